@@ -1,0 +1,1 @@
+//! The browser API over `kava`. Not written yet: tracked by the browser-demo issue.

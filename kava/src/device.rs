@@ -1,0 +1,108 @@
+//! Choosing a burn `Device` from a backend name. Library code never names a backend type:
+//! callers pick a device here (or build their own) and pass it down.
+
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+use crate::error::{Error, Result};
+
+/// The backends kava can be built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (`cpu` feature).
+    Cpu,
+    /// Native GPU through wgpu: Vulkan, Metal or DX12 (`wgpu` feature).
+    Wgpu,
+    /// NVIDIA CUDA (`cuda` feature).
+    Cuda,
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(Backend::Cpu),
+            "wgpu" => Ok(Backend::Wgpu),
+            "cuda" => Ok(Backend::Cuda),
+            other => Err(Error::Input { what: format!("backend `{other}`"), problem: "expected cpu, wgpu or cuda".into() }),
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        })
+    }
+}
+
+impl Backend {
+    /// The backends compiled into this build.
+    pub fn compiled() -> Vec<Backend> {
+        let mut v = vec![];
+        if cfg!(feature = "cpu") {
+            v.push(Backend::Cpu);
+        }
+        if cfg!(feature = "wgpu") {
+            v.push(Backend::Wgpu);
+        }
+        if cfg!(feature = "cuda") {
+            v.push(Backend::Cuda);
+        }
+        v
+    }
+
+    /// The device of this backend, or an error if it was not compiled in. wgpu and CUDA
+    /// devices are opened lazily by burn; [`Backend::probe`] checks that one really exists.
+    pub fn device(self) -> Result<Device> {
+        let missing = |feature: &str| Error::Backend {
+            backend: self.to_string(),
+            problem: format!("this build lacks the `{feature}` cargo feature"),
+        };
+        match self {
+            #[cfg(feature = "cpu")]
+            Backend::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok(Device::cuda(0)),
+            #[allow(unreachable_patterns)]
+            _ => Err(missing(&self.to_string())),
+        }
+    }
+
+    /// Opens the device and runs one tiny op, turning a missing adapter/driver (which burn
+    /// reports by panicking) into an error.
+    pub fn probe(self) -> Result<Device> {
+        let device = self.device()?;
+        let d = device.clone();
+        let ok = std::panic::catch_unwind(move || {
+            let x = burn::tensor::Tensor::<1>::from_data([1.0f32, 2.0], &d);
+            x.sum().into_scalar::<f32>()
+        });
+        match ok {
+            Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
+            Ok(v) => Err(Error::Backend { backend: self.to_string(), problem: format!("self-test computed {v}, not 3") }),
+            Err(_) => Err(Error::Backend { backend: self.to_string(), problem: "no usable device (see the log above)".into() }),
+        }
+    }
+
+    /// The fastest backend that works here: CUDA, then wgpu, then CPU.
+    pub fn best() -> Result<(Backend, Device)> {
+        let mut last = None;
+        for b in [Backend::Cuda, Backend::Wgpu, Backend::Cpu] {
+            if !Backend::compiled().contains(&b) {
+                continue;
+            }
+            match b.probe() {
+                Ok(d) => return Ok((b, d)),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(Error::Backend { backend: "any".into(), problem: "no backend compiled in".into() }))
+    }
+}

@@ -1,0 +1,118 @@
+//! `LatentReasoner`: the PCCoT-style Jacobi student of method.md §2, written once and used by
+//! inference and by training (which runs it on an autodiff device with captures).
+//!
+//! Layout of a batch row (right padding sits *inside* the row, after the question, so every row
+//! has `<bot>` and the latent slots in the same columns; positions skip the padding):
+//! ```text
+//! column:  0 .. q-1          q       q+1 .. q+M
+//!          [BOS] Q (pad…)   <bot>    z_0 .. z_{M-1}
+//! ```
+//! * init pass: `<lat>` placeholders in the latent columns; `z⁰_j = proj(h_{q+j})`.
+//! * iteration t = 1..T: truncate the cache to the prefix (columns ≤ q), feed `zᵗ⁻¹` in one
+//!   pass; `zᵗ_0 = zᵗ⁻¹_0`, `zᵗ_j = proj(hᵗ_{j−1})`.
+//! * the cache handed to the answer holds the prefix and the KV of iteration T (inputs `zᵀ⁻¹`).
+
+use burn::module::Module;
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::projection::Projection;
+use super::LatentConfig;
+use crate::model::{ids_tensor, Capture, KvCache, Output, Transformer};
+
+/// The latent-reasoning head: configuration plus the (optional) projection.
+#[derive(Module, Debug)]
+pub struct LatentReasoner {
+    pub projection: Option<Projection>,
+    #[module(skip)]
+    pub config: LatentConfig,
+}
+
+/// The state after the latent phase.
+#[derive(Debug)]
+pub struct Latents {
+    /// Prefix plus the KV of the last pass over the latent slots: ready for `<eot> P`.
+    pub cache: KvCache,
+    /// Cache length of the fixed prefix (`[BOS] Q <bot>`, padding included).
+    pub prefix_len: usize,
+    /// `[b, M, c]`: the embeddings whose KV the cache holds (`zᵀ⁻¹`; the placeholders if T = 0).
+    pub inputs: Tensor<3>,
+    /// `[b, M, c]`: `zᵀ`, one more Jacobi step (unused by the answer; shows convergence).
+    pub next: Tensor<3>,
+    /// Captures of the last pass over the latent slots, at the M latent positions.
+    pub captured: Output,
+    /// Forward passes spent (1 + T).
+    pub forward_passes: usize,
+}
+
+impl LatentReasoner {
+    pub fn new(config: LatentConfig, projection: Option<Projection>) -> Self {
+        Self { projection, config }
+    }
+
+    fn project(&self, h: Tensor<3>) -> Tensor<3> {
+        match &self.projection {
+            Some(p) => p.forward(h),
+            None => h,
+        }
+    }
+
+    /// Runs the init pass and T Jacobi iterations for a batch of questions.
+    ///
+    /// `questions` are token ids **without** `<bot>` (BOS included when the tokenizer adds
+    /// one), unpadded; `capture` selects what to record of the last pass over the latent
+    /// slots (its positions are set here to the M latent slots).
+    ///
+    /// # Panics
+    /// If a question is empty or `M` is zero.
+    pub fn reason(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture) -> Latents {
+        let cfg = &self.config;
+        let (m, t_iters) = (cfg.num_latents, cfg.num_iterations);
+        assert!(m > 0, "the number of latents must be positive");
+        assert!(questions.iter().all(|q| !q.is_empty()), "empty question");
+        let device = model.device();
+        let b = questions.len();
+        let q = questions.iter().map(Vec::len).max().unwrap_or(0);
+        let pad = cfg.pad_id;
+
+        // Init pass: [BOS] Q (pad…) <bot> <lat>×M.
+        let mut ids = Vec::with_capacity(b);
+        let mut valid = Vec::with_capacity(b);
+        for question in questions {
+            let mut row = question.clone();
+            row.resize(q, pad);
+            row.push(cfg.bot_id);
+            row.extend(std::iter::repeat_n(cfg.lat_id, m));
+            ids.push(row);
+            valid.push((0..q + 1 + m).map(|i| i < question.len() || i >= q).collect::<Vec<bool>>());
+        }
+        let embeds = model.embed(ids_tensor(&ids, &device));
+        let placeholders = embeds.clone().narrow(1, q + 1, m);
+        let mut cache = model.new_cache(b);
+        let init_capture = if t_iters == 0 { at_columns(capture, b, q + 1, m, &device) } else { Capture::none() };
+        let out = model.forward(embeds, Some(&valid), &mut cache, &init_capture);
+        let prefix_len = q + 1;
+        // z⁰_j = proj(h_{q+j}): <bot> and the first M−1 placeholders.
+        let mut z = self.project(out.hidden.clone().narrow(1, q, m));
+        let mut inputs = placeholders;
+        let mut captured = out;
+        let all_valid = vec![vec![true; m]; b];
+        for it in 1..=t_iters {
+            cache.truncate(prefix_len);
+            let cap = if it == t_iters { capture.clone() } else { Capture::none() };
+            let out = model.forward(z.clone(), Some(&all_valid), &mut cache, &cap);
+            // zᵗ_0 stays; zᵗ_j = proj(hᵗ_{j−1}).
+            let shifted = self.project(out.hidden.clone().narrow(1, 0, m - 1));
+            let next = Tensor::cat(vec![z.clone().narrow(1, 0, 1), shifted], 1);
+            inputs = z;
+            z = next;
+            captured = out;
+        }
+        Latents { cache, prefix_len, inputs, next: z, captured, forward_passes: 1 + t_iters }
+    }
+}
+
+/// `capture` restricted to `m` consecutive columns starting at `start`.
+fn at_columns(capture: &Capture, b: usize, start: usize, m: usize, device: &burn::tensor::Device) -> Capture {
+    let idx: Vec<i64> = (0..b).flat_map(|_| (start..start + m).map(|c| c as i64)).collect();
+    Capture { positions: Some(Tensor::<2, Int>::from_data(TensorData::new(idx, [b, m]), device)), ..capture.clone() }
+}

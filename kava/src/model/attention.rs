@@ -1,0 +1,72 @@
+//! Causal self-attention with grouped KV heads (GQA) on an external cache. Query head `h` uses
+//! KV head `h / n_rep` (HF's `repeat_kv` order); instead of repeating K and V, the queries of
+//! one group are stacked so each group is one matmul.
+
+use burn::module::Module;
+use burn::tensor::{activation, Bool, Tensor};
+
+use super::cache::KvCache;
+use super::linear::Linear;
+use super::rope::RopeAngles;
+
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Attention output and the new post-RoPE queries, keys and values (for captures).
+pub struct AttentionOutput {
+    /// `[b, t, c]`
+    pub out: Tensor<3>,
+    /// `[b, h, t, d]`
+    pub q: Tensor<4>,
+    /// `[b, g, t, d]`
+    pub k: Tensor<4>,
+    /// `[b, g, t, d]`
+    pub v: Tensor<4>,
+}
+
+impl Attention {
+    /// `mask` is `true` where a query may **not** see a key: `[b, 1, t, s]` over the whole
+    /// cached sequence after this step's append; `None` when every key is visible (one new
+    /// token on an unpadded cache).
+    ///
+    /// # Shapes
+    /// `x`: `[b, t, c]` → `[b, t, c]`
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeAngles,
+        mask: Option<&Tensor<4, Bool>>,
+        cache: &mut KvCache,
+        layer: usize,
+    ) -> AttentionOutput {
+        let [b, t, _] = x.dims();
+        let (h, g, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let r = h / g;
+        let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2); // [b, n, t, d]
+        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h));
+        let k_new = rope.apply(heads(self.k_proj.forward(x.clone()), g));
+        let v_new = heads(self.v_proj.forward(x), g);
+        let (k, v) = cache.append(layer, k_new.clone(), v_new.clone());
+        let s = k.dims()[2];
+
+        // [b, g, r·t, d] · [b, g, d, s] → [b, g, r·t, s]
+        let scores = q.clone().reshape([b, g, r * t, d]).matmul(k.swap_dims(2, 3));
+        let scores = scores.reshape([b, h, t, s]).mul_scalar(1.0 / (d as f64).sqrt());
+        let scores = match mask {
+            Some(mask) => scores.mask_fill(mask.clone().expand([b, h, t, s]), -1.0e9),
+            None => scores,
+        };
+        let probs = activation::softmax(scores, 3).reshape([b, g, r * t, s]);
+        let ctx = probs.matmul(v).reshape([b, h, t, d]); // [b, h, t, d]
+        let out = self.o_proj.forward(ctx.swap_dims(1, 2).reshape([b, t, h * d]));
+        AttentionOutput { out, q, k: k_new, v: v_new }
+    }
+}

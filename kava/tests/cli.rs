@@ -1,0 +1,40 @@
+//! The `kava` binary end to end: it runs on a fixture and fails cleanly on bad input.
+
+use std::process::Command;
+
+fn kava(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kava")).args(args).output().expect("run kava");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn fixture(case: &str) -> String {
+    format!("{}/../tests/fixtures/{case}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn generate_prints_text_and_tokens_per_second() {
+    let model = fixture("tiny-llama");
+    let (ok, stdout, stderr) =
+        kava(&["generate", "--model", &model, "--prompt", "Natalia sold", "--max-new-tokens", "6", "--backend", "cpu"]);
+    assert!(ok, "stderr: {stderr}");
+    assert!(!stdout.trim().is_empty(), "no text generated");
+    assert!(stderr.contains("tokens/s") && stderr.contains("generated 6 tokens"), "{stderr}");
+}
+
+#[test]
+fn throughput_prints_one_summary_line() {
+    let model = fixture("tiny-qwen2");
+    let (ok, stdout, stderr) = kava(&[
+        "throughput", "--model", &model, "--backend", "cpu", "--prompt-len", "16", "--decode", "4", "--reps", "1",
+    ]);
+    assert!(ok, "stderr: {stderr}");
+    assert!(stdout.starts_with("kava throughput | backend cpu") && stdout.contains("tok/s"), "{stdout}");
+}
+
+#[test]
+fn missing_model_and_unknown_backend_fail_with_a_message() {
+    let (ok, _, stderr) = kava(&["generate", "--model", "/nonexistent/model", "--prompt", "x", "--backend", "cpu"]);
+    assert!(!ok && stderr.contains("/nonexistent/model"), "{stderr}");
+    let (ok, _, stderr) = kava(&["generate", "--model", &fixture("tiny-llama"), "--prompt", "x", "--backend", "tpu"]);
+    assert!(!ok && stderr.contains("tpu"), "{stderr}");
+}

@@ -1,0 +1,5 @@
+//! Workspace-level integration tests (one binary, so burn is linked once).
+
+mod bad_input;
+mod cache;
+mod parity;
