@@ -80,14 +80,18 @@ impl Backend {
     pub fn probe(self) -> Result<Device> {
         let device = self.device()?;
         let d = device.clone();
+        // burn panics when no adapter or driver exists; keep that panic off the terminal.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|info| log::debug!("backend probe: {info}")));
         let ok = std::panic::catch_unwind(move || {
             let x = burn::tensor::Tensor::<1>::from_data([1.0f32, 2.0], &d);
             x.sum().into_scalar::<f32>()
         });
+        std::panic::set_hook(hook);
         match ok {
             Ok(v) if (v - 3.0).abs() < 1e-6 => Ok(device),
             Ok(v) => Err(Error::Backend { backend: self.to_string(), problem: format!("self-test computed {v}, not 3") }),
-            Err(_) => Err(Error::Backend { backend: self.to_string(), problem: "no usable device (see the log above)".into() }),
+            Err(_) => Err(Error::Backend { backend: self.to_string(), problem: "no usable device or driver found".into() }),
         }
     }
 

@@ -151,7 +151,13 @@ fn run(cli: Cli) -> kava::Result<()> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // wgpu probes every graphics API (EGL included) and logs each failure; only its verdict matters.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off,wgpu_core=error"))
+        .init();
+    if cfg!(target_os = "linux") && std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // Mesa's drivers complain on every start without it; any private directory will do.
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

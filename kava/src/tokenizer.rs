@@ -115,3 +115,21 @@ impl Tokenizer {
         format!("<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
     }
 }
+
+impl Tokenizer {
+    /// Adds special tokens (never split, skipped when decoding) and returns their ids, which
+    /// the tokenizer assigns after its current vocabulary. Tokens already present keep their id.
+    pub fn add_special_tokens(&mut self, tokens: &[&str]) -> Vec<u32> {
+        let added: Vec<tokenizers::AddedToken> =
+            tokens.iter().map(|t| tokenizers::AddedToken::from(t.to_string(), true)).collect();
+        self.inner.add_special_tokens(&added);
+        tokens.iter().map(|t| self.inner.token_to_id(t).expect("token was just added")).collect()
+    }
+
+    /// `tokenizer.json` contents.
+    pub fn to_json(&self) -> Result<String> {
+        self.inner
+            .to_string(true)
+            .map_err(|e| Error::Tokenizer { path: self.path.clone(), problem: e.to_string() })
+    }
+}

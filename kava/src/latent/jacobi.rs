@@ -49,7 +49,8 @@ impl LatentReasoner {
         Self { projection, config }
     }
 
-    fn project(&self, h: Tensor<3>) -> Tensor<3> {
+    /// `proj(h)`, or `h` itself when the projection is off.
+    pub fn project(&self, h: Tensor<3>) -> Tensor<3> {
         match &self.projection {
             Some(p) => p.forward(h),
             None => h,

@@ -98,3 +98,10 @@ impl KvCache {
         (k, v)
     }
 }
+
+impl KvCache {
+    /// Real tokens cached for row `i`.
+    pub fn row_tokens(&self, i: usize) -> usize {
+        self.valid.get(i).map_or(0, |r| r.iter().filter(|v| **v).count())
+    }
+}

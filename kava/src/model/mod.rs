@@ -297,3 +297,63 @@ pub fn ids_tensor(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
     let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
     Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), device)
 }
+
+impl Transformer {
+    /// Grows the vocabulary to `vocab` rows; new embedding (and untied head) rows start at the
+    /// mean of the existing ones, so new tokens begin as an "average" token.
+    ///
+    /// # Panics
+    /// If `vocab` is smaller than the current vocabulary.
+    pub fn resize_vocab(&mut self, vocab: usize) {
+        let old = self.config.vocab_size;
+        assert!(vocab >= old, "cannot shrink the vocabulary from {old} to {vocab}");
+        if vocab == old {
+            return;
+        }
+        let extra = vocab - old;
+        let grow = |w: Tensor<2>, dim: usize| {
+            let mean = w.clone().mean_dim(dim);
+            let rows = if dim == 0 { mean.repeat_dim(0, extra) } else { mean.repeat_dim(1, extra) };
+            Tensor::cat(vec![w, rows], dim)
+        };
+        self.embed_tokens = Param::from_tensor(grow(self.embed_tokens.val(), 0));
+        if let Some(head) = &mut self.lm_head {
+            // The head is stored [c, v]: new columns.
+            head.weight = Param::from_tensor(grow(head.weight.val(), 1));
+        }
+        self.config.vocab_size = vocab;
+    }
+
+    /// All weights in HF layout and names (what `model.safetensors` holds).
+    pub fn to_hf_tensors(&self) -> Vec<(String, crate::load::HostTensor)> {
+        use crate::load::HostTensor;
+        let host = |t: Tensor<1>| {
+            let n = t.dims()[0];
+            HostTensor::new(vec![n], t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default())
+        };
+        let mut out = Vec::new();
+        let [v, c] = self.embed_tokens.dims();
+        let embed = self.embed_tokens.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        out.push(("model.embed_tokens.weight".to_string(), HostTensor::new(vec![v, c], embed)));
+        for (i, layer) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &layer.self_attn;
+            for (name, lin) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
+                out.push((format!("{p}.self_attn.{name}.weight"), lin.to_hf_weight()));
+                if let Some(b) = &lin.bias {
+                    out.push((format!("{p}.self_attn.{name}.bias"), host(b.val())));
+                }
+            }
+            for (name, lin) in [("gate_proj", &layer.mlp.gate_proj), ("up_proj", &layer.mlp.up_proj), ("down_proj", &layer.mlp.down_proj)] {
+                out.push((format!("{p}.mlp.{name}.weight"), lin.to_hf_weight()));
+            }
+            out.push((format!("{p}.input_layernorm.weight"), host(layer.input_layernorm.weight.val())));
+            out.push((format!("{p}.post_attention_layernorm.weight"), host(layer.post_attention_layernorm.weight.val())));
+        }
+        out.push(("model.norm.weight".to_string(), host(self.norm.weight.val())));
+        if let Some(head) = &self.lm_head {
+            out.push(("lm_head.weight".to_string(), head.to_hf_weight()));
+        }
+        out
+    }
+}

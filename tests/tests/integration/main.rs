@@ -2,4 +2,5 @@
 
 mod bad_input;
 mod cache;
+mod latent;
 mod parity;
