@@ -30,6 +30,13 @@ pub enum Error {
     /// A safetensors file is truncated or malformed.
     #[error("{path}: not a valid safetensors file: {problem}")]
     Safetensors { path: PathBuf, problem: String },
+    /// A GGUF file is truncated, malformed or of an unsupported kind.
+    #[error("{path}: {source}")]
+    Gguf {
+        path: PathBuf,
+        #[source]
+        source: crate::gguf::GgufError,
+    },
     /// A tensor the model needs is absent.
     #[error("{path}: missing tensor `{tensor}`")]
     MissingTensor { path: PathBuf, tensor: String },

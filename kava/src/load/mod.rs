@@ -2,6 +2,7 @@
 //! both ending as host `f32` [`Weights`] that the decoder takes by HF tensor name. Every error
 //! names the file and the tensor or key at fault.
 
+pub mod gguf;
 pub mod safetensors;
 
 use std::collections::BTreeMap;
@@ -91,7 +92,7 @@ pub fn open(path: impl AsRef<Path>) -> Result<Pretrained> {
     if path.is_dir() {
         open_hf_dir(path)
     } else if path.extension().is_some_and(|e| e == "gguf") {
-        Err(Error::Input { what: path.display().to_string(), problem: "GGUF support is not built yet".into() })
+        gguf::open(path)
     } else if path.exists() {
         Err(Error::Input {
             what: path.display().to_string(),

@@ -1,0 +1,337 @@
+//! The `kava` command line: run models (generate, throughput) on the CPU, wgpu or CUDA.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kava::burn::tensor::Device;
+use kava::generate::{self, GenerateOptions};
+use kava::model::{ids_tensor, Capture};
+use kava::solve::SolveOptions;
+use kava::{Backend, Mode, Model};
+
+mod progress;
+mod report;
+
+use progress::progress;
+use web_time::Instant;
+
+#[derive(Parser)]
+#[command(name = "kava", version, about = "KaVa latent reasoning on burn: run Llama/Qwen2 models from HF directories")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// HF model directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    /// cpu, wgpu or cuda (default: the best one compiled in and working here).
+    #[arg(long)]
+    backend: Option<Backend>,
+}
+
+/// Latent settings for models without `kava.json` (untrained latents: for timing only).
+#[derive(clap::Args)]
+struct LatentArgs {
+    /// M, latent tokens (overrides kava.json).
+    #[arg(long)]
+    latents: Option<usize>,
+    /// T, Jacobi iterations (overrides kava.json).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Answer tokens after `<eot> P` (latent) or `P` (nocot).
+    #[arg(long, default_value_t = 16)]
+    max_answer_tokens: usize,
+    /// Tokens of a CoT answer.
+    #[arg(long, default_value_t = 256)]
+    max_cot_tokens: usize,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Greedy generation from a prompt; prints the text and tokens/s.
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 64)]
+        max_new_tokens: usize,
+        /// Wrap the prompt as a ChatML user turn.
+        #[arg(long)]
+        chat: bool,
+    },
+    /// Answer a question in latent, CoT or No-CoT mode (or latent and CoT side by side).
+    Solve {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        question: String,
+        /// latent, cot, nocot or both (latent and cot).
+        #[arg(long, default_value = "both")]
+        mode: String,
+        #[command(flatten)]
+        latent: LatentArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Show the K nearest vocabulary tokens of each latent.
+        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5")]
+        show_latents: Option<usize>,
+    },
+    /// Accuracy and mean efficiency over an evaluation file (GSM8k JSONL, GSM8k-Aug text,
+    /// GSM-Hard JSONL, SVAMP JSON).
+    Eval {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        data: PathBuf,
+        /// latent, cot, nocot or both.
+        #[arg(long, default_value = "latent")]
+        mode: String,
+        /// Evaluate the first N questions only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Questions solved together.
+        #[arg(long, default_value_t = 8)]
+        batch_size: usize,
+        #[command(flatten)]
+        latent: LatentArgs,
+    },
+    /// Latent vs CoT wall time per question on a fixed question set; prints the ratio.
+    Bench {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// How many of the built-in questions to time (at most 8).
+        #[arg(long, default_value_t = 8)]
+        questions: usize,
+        #[command(flatten)]
+        latent: LatentArgs,
+    },
+    /// Forward throughput: prefill and decode tokens/s for a prompt length and batch size.
+    Throughput {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 128)]
+        prompt_len: usize,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Decode steps after the prefill.
+        #[arg(long, default_value_t = 32)]
+        decode: usize,
+        /// Timed repetitions (after one warm-up).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
+}
+
+fn parse_modes(mode: &str) -> kava::Result<Vec<Mode>> {
+    if mode == "both" {
+        Ok(vec![Mode::Latent, Mode::Cot])
+    } else {
+        Ok(vec![mode.parse()?])
+    }
+}
+
+/// Applies `--latents/--iterations`; a model without latent tokens gets untrained ones (M = 24,
+/// T = 3 unless given) when a latent mode is asked for — useful for timing, not for accuracy.
+fn prepare_latents(model: &mut Model, args: &LatentArgs, modes: &[Mode]) -> kava::Result<()> {
+    let needs = modes.contains(&Mode::Latent);
+    match &model.latent {
+        Some(r) => {
+            let (m, t) = (args.latents.unwrap_or(r.config.num_latents), args.iterations.unwrap_or(r.config.num_iterations));
+            model.attach_latents(m, t, true)
+        }
+        None if needs || args.latents.is_some() => {
+            eprintln!("note: this model has no kava.json; using untrained latent tokens (timing only, answers are meaningless)");
+            model.attach_latents(args.latents.unwrap_or(24), args.iterations.unwrap_or(3), true)
+        }
+        None => Ok(()),
+    }
+}
+
+fn solve_options(args: &LatentArgs, show_latents: usize) -> SolveOptions {
+    SolveOptions { max_answer_tokens: args.max_answer_tokens, max_cot_tokens: args.max_cot_tokens, show_latents }
+}
+
+fn open(args: &ModelArgs) -> kava::Result<(Model, Backend, Device)> {
+    let (backend, device) = match args.backend {
+        Some(b) => (b, b.probe()?),
+        None => Backend::best()?,
+    };
+    let t = Instant::now();
+    let model = Model::load(&args.model, &device)?;
+    log::info!("loaded {} on {backend} in {:.2?}", args.model.display(), t.elapsed());
+    Ok((model, backend, device))
+}
+
+fn run(cli: Cli) -> kava::Result<()> {
+    match cli.command {
+        Command::Solve { model: args, question, mode, latent, json, show_latents } => {
+            let modes = parse_modes(&mode)?;
+            let (mut model, backend, _) = open(&args)?;
+            prepare_latents(&mut model, &latent, &modes)?;
+            let opts = solve_options(&latent, show_latents.unwrap_or(0));
+            let mut solutions = Vec::new();
+            for &m in &modes {
+                solutions.push(model.solve(&question, m, &opts)?);
+            }
+            if json {
+                println!("{}", report::solutions_json(&solutions, backend));
+            } else {
+                print!("{}", report::solutions_table(&solutions, backend));
+            }
+            Ok(())
+        }
+        Command::Eval { model: args, data, mode, limit, batch_size, latent } => {
+            let modes = parse_modes(&mode)?;
+            let set = kava::eval::load_eval_set(&data)?;
+            if !set.skipped.is_empty() {
+                eprintln!("{}: skipped {} malformed records (first: line {}: {})", data.display(), set.skipped.len(), set.skipped[0].line, set.skipped[0].reason);
+            }
+            let items = &set.items[..limit.unwrap_or(usize::MAX).min(set.items.len())];
+            let (mut model, backend, _) = open(&args)?;
+            prepare_latents(&mut model, &latent, &modes)?;
+            let opts = solve_options(&latent, 0);
+            for &m in &modes {
+                let mut bar = progress(items.len() as u64, &format!("{m}"));
+                let t = Instant::now();
+                let mut solutions = Vec::with_capacity(items.len());
+                for chunk in items.chunks(batch_size.max(1)) {
+                    let qs: Vec<&str> = chunk.iter().map(|i| i.question.as_str()).collect();
+                    solutions.extend(model.solve_batch(&qs, m, &opts, &mut |_, _| {})?);
+                    bar.inc(chunk.len() as u64);
+                }
+                bar.finish_and_clear();
+                let golds: Vec<f64> = items.iter().map(|i| i.gold).collect();
+                let s = kava::eval::Summary::of(&solutions, &golds, t.elapsed().as_secs_f64());
+                println!(
+                    "kava eval | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} ({:.1} KiB) | {:.3} s/question",
+                    data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.kv_bytes / 1024.0, s.seconds
+                );
+            }
+            Ok(())
+        }
+        Command::Bench { model: args, questions, latent } => {
+            let (mut model, backend, device) = open(&args)?;
+            prepare_latents(&mut model, &latent, &[Mode::Latent])?;
+            let opts = solve_options(&latent, 0);
+            let qs = &report::BENCH_QUESTIONS[..questions.clamp(1, report::BENCH_QUESTIONS.len())];
+            // Warm-up: kernel compilation and allocation are not per-question costs.
+            model.solve(qs[0], Mode::Latent, &opts)?;
+            model.solve(qs[0], Mode::Cot, &opts)?;
+            let mut bar = progress(2 * qs.len() as u64, "bench");
+            let mut rows = Vec::new();
+            for q in qs {
+                let t = Instant::now();
+                let lat = model.solve(q, Mode::Latent, &opts)?;
+                let tl = t.elapsed().as_secs_f64();
+                bar.inc(1);
+                let t = Instant::now();
+                let cot = model.solve(q, Mode::Cot, &opts)?;
+                let tc = t.elapsed().as_secs_f64();
+                bar.inc(1);
+                rows.push((tl, tc, lat.stats.forward_passes, cot.stats.forward_passes));
+            }
+            bar.finish_and_clear();
+            print!("{}", report::bench_table(&rows, backend, &device, &args.model, &model));
+            Ok(())
+        }
+        Command::Generate { model: args, prompt, max_new_tokens, chat } => {
+            let (model, backend, _) = open(&args)?;
+            let text = if chat { kava::Tokenizer::chatml(&prompt) } else { prompt };
+            let ids = model.tokenizer.encode(&text, true)?;
+            let opts = GenerateOptions { max_new_tokens, stop_tokens: model.stop_tokens.clone(), suppress: vec![] };
+            let mut shown = String::new();
+            let mut all = Vec::new();
+            let t = Instant::now();
+            let (rows, stats) = generate::generate(&model.transformer, &[ids.clone()], &opts, &mut |_, id| {
+                // Stream: decode everything so far and print what is new (multi-byte safe).
+                all.push(id);
+                if let Ok(text) = model.tokenizer.decode(&all, true) {
+                    if text.len() > shown.len() && text.starts_with(&shown) {
+                        print!("{}", &text[shown.len()..]);
+                        let _ = std::io::stdout().flush();
+                        shown = text;
+                    }
+                }
+            })?;
+            let total = t.elapsed();
+            let n = rows[0].ids.len();
+            println!();
+            eprintln!(
+                "[{backend}] prompt {} tokens, generated {n} tokens in {:.2?} ({:.1} tokens/s decode, {:.2?} total)",
+                ids.len(),
+                stats.time,
+                n as f64 / stats.time.as_secs_f64().max(1e-9),
+                total
+            );
+            Ok(())
+        }
+        Command::Throughput { model: args, prompt_len, batch, decode, reps } => {
+            let (model, backend, device) = open(&args)?;
+            let m = &model.transformer;
+            let vocab = m.config.vocab_size as u32;
+            // Deterministic pseudo-random ids: timing must not depend on the text.
+            let rows: Vec<Vec<u32>> =
+                (0..batch).map(|r| (0..prompt_len).map(|i| ((i * 7919 + r * 104729) as u32) % vocab).collect()).collect();
+            let mut prefill = Vec::new();
+            let mut step = Vec::new();
+            for rep in 0..=reps {
+                let mut cache = m.new_cache(batch);
+                let t = Instant::now();
+                let out = m.forward(m.embed(ids_tensor(&rows, &device)), None, &mut cache, &Capture::none());
+                let logits = m.logits(out.hidden.narrow(1, prompt_len - 1, 1));
+                let mut next = generate::block_on(generate::read_ids(logits.argmax(2)))?;
+                let tp = t.elapsed();
+                let t = Instant::now();
+                for _ in 0..decode {
+                    let ids: Vec<Vec<u32>> = next.iter().map(|&i| vec![i]).collect();
+                    let out = m.forward(m.embed(ids_tensor(&ids, &device)), None, &mut cache, &Capture::none());
+                    next = generate::block_on(generate::read_ids(m.logits(out.hidden).argmax(2)))?;
+                }
+                let td = t.elapsed();
+                if rep > 0 {
+                    prefill.push(tp.as_secs_f64());
+                    step.push(td.as_secs_f64());
+                }
+            }
+            let med = |v: &mut Vec<f64>| {
+                v.sort_by(|a, b| a.total_cmp(b));
+                v[v.len() / 2]
+            };
+            let (tp, td) = (med(&mut prefill), med(&mut step));
+            println!(
+                "kava throughput | backend {backend} | dtype {:?} | model {} | batch {batch} | prompt {prompt_len} | prefill {:.1} tok/s ({:.1} ms) | decode {:.1} tok/s ({:.2} ms/step, {decode} steps) | median of {reps}",
+                device.settings().float_dtype,
+                args.model.display(),
+                (batch * prompt_len) as f64 / tp,
+                tp * 1e3,
+                (batch * decode) as f64 / td.max(1e-12),
+                td * 1e3 / decode.max(1) as f64,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // wgpu probes every graphics API (EGL included) and logs each failure; only its verdict matters.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn,wgpu_hal=off,wgpu_core=error"))
+        .init();
+    if cfg!(target_os = "linux") && std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // Mesa's drivers complain on every start without it; any private directory will do.
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
