@@ -127,7 +127,8 @@ impl Model {
             "model_max_length": self.transformer.config.max_position_embeddings,
         });
         write_atomic(&dir.join("tokenizer_config.json"), tok_config.to_string().as_bytes())?;
-        let gen = serde_json::json!({ "eos_token_id": self.stop_tokens });
+        // Only the model's own EOS ids: the extra stop tokens guessed by name stay a runtime choice.
+        let gen = serde_json::json!({ "eos_token_id": self.transformer.config.eos_token_ids });
         write_atomic(&dir.join("generation_config.json"), gen.to_string().as_bytes())?;
         if let Some(r) = &self.latent {
             write_atomic(&dir.join("kava.json"), r.config.to_json().as_bytes())?;
@@ -145,4 +146,25 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+impl Model {
+    /// Perplexity of `ids` under the model: `exp(mean −log p(idsᵢ | ids<ᵢ))` over ids 1..n,
+    /// in one forward pass (no BOS is added here; pass it in `ids` if the model expects one).
+    pub fn perplexity(&self, ids: &[u32]) -> Result<f64> {
+        use burn::tensor::{activation, Int, Tensor, TensorData};
+        if ids.len() < 2 {
+            return Err(Error::Input { what: "text".into(), problem: "needs at least two tokens".into() });
+        }
+        let m = &self.transformer;
+        let device = m.device();
+        let n = ids.len();
+        let out = m.forward(m.embed(crate::model::ids_tensor(&[ids.to_vec()], &device)), None, &mut m.new_cache(1), &crate::model::Capture::none());
+        let logits = m.logits(out.hidden.narrow(1, 0, n - 1)); // [1, n−1, v]
+        let logp = activation::log_softmax(logits, 2);
+        let targets: Vec<i64> = ids[1..].iter().map(|&i| i as i64).collect();
+        let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [1, n - 1, 1]), &device);
+        let nll: f64 = -logp.gather(2, targets).sum().into_scalar::<f32>() as f64;
+        Ok((nll / (n - 1) as f64).exp())
+    }
 }

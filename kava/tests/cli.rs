@@ -38,3 +38,21 @@ fn missing_model_and_unknown_backend_fail_with_a_message() {
     let (ok, _, stderr) = kava(&["generate", "--model", &fixture("tiny-llama"), "--prompt", "x", "--backend", "tpu"]);
     assert!(!ok && stderr.contains("tpu"), "{stderr}");
 }
+
+#[test]
+fn convert_writes_a_directory_that_loads_to_the_same_perplexity() {
+    let out = std::env::temp_dir().join(format!("kava-cli-convert-{}", std::process::id()));
+    let text = std::env::temp_dir().join(format!("kava-cli-text-{}.txt", std::process::id()));
+    std::fs::write(&text, "Natalia sold clips to 48 of her friends in April.").unwrap();
+    let src = fixture("tiny-qwen2");
+    let (ok, _, stderr) = kava(&["convert", &src, out.to_str().unwrap(), "--dtype", "f32"]);
+    assert!(ok, "{stderr}");
+    let ppl = |model: &str| {
+        let (ok, stdout, stderr) = kava(&["perplexity", "--model", model, "--text", text.to_str().unwrap(), "--backend", "cpu"]);
+        assert!(ok, "{stderr}");
+        stdout.split("perplexity ").nth(2).and_then(|s| s.split_whitespace().next()).map(str::to_string).expect(&stdout)
+    };
+    assert_eq!(ppl(&src), ppl(out.to_str().unwrap()));
+    let (ok, _, stderr) = kava(&["convert", &src, out.to_str().unwrap(), "--dtype", "f8"]);
+    assert!(!ok && stderr.contains("f8"), "{stderr}");
+}

@@ -2,5 +2,7 @@
 
 mod bad_input;
 mod cache;
+mod gguf;
 mod latent;
 mod parity;
+mod real_models;

@@ -112,6 +112,26 @@ enum Command {
         #[command(flatten)]
         latent: LatentArgs,
     },
+    /// Perplexity of a text file (no BOS added unless the tokenizer adds one).
+    Perplexity {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        text: PathBuf,
+        /// Also write the ids and logits to this safetensors file (for comparisons).
+        #[arg(long)]
+        save_logits: Option<PathBuf>,
+    },
+    /// Convert a GGUF file (or re-save an HF directory) as an HF directory transformers loads.
+    Convert {
+        /// The .gguf file or HF directory to read.
+        input: PathBuf,
+        /// The directory to write (config.json, model.safetensors, tokenizer.json, ...).
+        output: PathBuf,
+        /// f16 or f32 weights.
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+    },
     /// Forward throughput: prefill and decode tokens/s for a prompt length and batch size.
     Throughput {
         #[command(flatten)]
@@ -270,6 +290,48 @@ fn run(cli: Cli) -> kava::Result<()> {
                 n as f64 / stats.time.as_secs_f64().max(1e-9),
                 total
             );
+            Ok(())
+        }
+        Command::Perplexity { model: args, text, save_logits } => {
+            let (model, backend, device) = open(&args)?;
+            let raw = std::fs::read_to_string(&text).map_err(|e| kava::Error::Io { path: text.clone(), source: e })?;
+            let ids = model.tokenizer.encode(raw.trim_end(), true)?;
+            let t = Instant::now();
+            let ppl = model.perplexity(&ids)?;
+            if let Some(path) = save_logits {
+                let m = &model.transformer;
+                let out = m.forward(m.embed(kava::model::ids_tensor(&[ids.clone()], &device)), None, &mut m.new_cache(1), &kava::Capture::none());
+                let logits = m.logits(out.hidden);
+                let [_, n, v] = logits.dims();
+                let data = logits.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| kava::Error::Readback { what: "logits", problem: format!("{e:?}") })?;
+                let tensors = vec![
+                    ("logits".to_string(), kava::load::HostTensor::new(vec![n, v], data)),
+                    ("ids".to_string(), kava::load::HostTensor::new(vec![n], ids.iter().map(|&i| i as f32).collect())),
+                ];
+                let bytes = kava::load::safetensors::serialize(&tensors, kava::load::safetensors::StoreDtype::F32)?;
+                kava::api::write_atomic(&path, &bytes)?;
+            }
+            println!(
+                "kava perplexity | {} | {} | {} tokens | backend {backend} | dtype {:?} | perplexity {ppl:.4} | {:.2?}",
+                args.model.display(),
+                text.display(),
+                ids.len(),
+                device.settings().float_dtype,
+                t.elapsed()
+            );
+            Ok(())
+        }
+        Command::Convert { input, output, dtype } => {
+            let dtype = match dtype.as_str() {
+                "f16" => kava::load::safetensors::StoreDtype::F16,
+                "f32" => kava::load::safetensors::StoreDtype::F32,
+                "bf16" => kava::load::safetensors::StoreDtype::BF16,
+                other => return Err(kava::Error::Input { what: format!("dtype `{other}`"), problem: "expected f16, bf16 or f32".into() }),
+            };
+            let device = Backend::Cpu.device()?;
+            let model = Model::load(&input, &device)?;
+            model.save(&output, dtype)?;
+            eprintln!("wrote {} ({} layers, vocab {})", output.display(), model.transformer.config.num_hidden_layers, model.transformer.config.vocab_size);
             Ok(())
         }
         Command::Throughput { model: args, prompt_len, batch, decode, reps } => {
