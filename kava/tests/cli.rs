@@ -56,3 +56,35 @@ fn convert_writes_a_directory_that_loads_to_the_same_perplexity() {
     let (ok, _, stderr) = kava(&["convert", &src, out.to_str().unwrap(), "--dtype", "f8"]);
     assert!(!ok && stderr.contains("f8"), "{stderr}");
 }
+
+#[test]
+fn solve_both_prints_a_side_by_side_table_and_json() {
+    let model = fixture("tiny-llama");
+    let args = ["solve", "--model", &model, "--backend", "cpu", "--question", "Tom has 3 apples and buys 4. How many?", "--latents", "4", "--iterations", "2", "--max-cot-tokens", "6", "--max-answer-tokens", "3"];
+    let (ok, stdout, stderr) = kava(&args);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("untrained latent tokens"), "a plain model must be flagged: {stderr}");
+    for row in ["forward passes", "KV entries", "cot/latent", "latent ms"] {
+        assert!(stdout.contains(row), "missing `{row}` in\n{stdout}");
+    }
+    let mut json_args = args.to_vec();
+    json_args.extend(["--json", "--show-latents", "2"]);
+    let (ok, stdout, stderr) = kava(&json_args);
+    assert!(ok, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(v[0]["mode"], "latent");
+    assert_eq!(v[0]["forward_passes"].as_u64().unwrap() - v[0]["generated_tokens"].as_u64().unwrap(), 1 + 2);
+    assert_eq!(v[0]["latent_tokens"].as_array().unwrap().len(), 4);
+    assert_eq!(v[1]["mode"], "cot");
+}
+
+#[test]
+fn eval_reports_accuracy_and_counts_malformed_lines() {
+    let data = std::env::temp_dir().join(format!("kava-cli-eval-{}.txt", std::process::id()));
+    std::fs::write(&data, "Tom has 3 apples and buys 4. How many?||<<3+4=7>> #### 7\nnot a record\nA? ||#### 5\n").unwrap();
+    let model = fixture("tiny-qwen2");
+    let (ok, stdout, stderr) = kava(&["eval", "--model", &model, "--backend", "cpu", "--data", data.to_str().unwrap(), "--mode", "nocot", "--max-answer-tokens", "2"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("skipped 1 malformed"), "{stderr}");
+    assert!(stdout.contains("mode nocot | n 2 | accuracy"), "{stdout}");
+}
