@@ -20,17 +20,23 @@ N_NEW = 128
 N_RUNS = 3
 
 
+def argmax_last(llm):
+    # With logits_all=False llama-cpp-python does not copy logits into llm.scores;
+    # read the last token's logits straight from the llama.cpp context.
+    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+    return int(np.argmax(logits))
+
+
 def run_once(llm, prompt_tokens):
     llm.reset()
     t0 = time.perf_counter()
     llm.eval(prompt_tokens)
-    logits = llm.eval_logits[-1] if llm.context_params.logits_all else llm.scores[llm.n_tokens - 1]
-    tok = int(np.argmax(logits))
+    tok = argmax_last(llm)
     t1 = time.perf_counter()
     out = [tok]
     for _ in range(N_NEW - 1):
         llm.eval([tok])
-        tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        tok = argmax_last(llm)
         out.append(tok)
     t2 = time.perf_counter()
     # prefill = prompt eval + first token pick; decode = the remaining N_NEW-1 eval steps

@@ -1,0 +1,128 @@
+//! Redundancy–importance eviction of the teacher's CoT KV cache down to `M` entries (method.md §4):
+//! the configuration and output types shared by the plain-Rust [`mod@reference`] and the CubeCL
+//! kernels that are tested against it.
+//!
+//! Per (example, layer, KV head), over the `N` valid CoT positions:
+//! `s_i = λ·I_i + (1−λ)·R_i`, where `I` is the answer queries' mean attention (GQA group pooled)
+//! and `R` a softmax of negated mean cosine similarity between keys; the top `min(M, N)` scores
+//! are kept, by default in original position order. [`mod@reference`] has the exact definition.
+
+pub mod reference;
+
+pub use reference::{evict_batch, evict_head, importance, redundancy, scores, select};
+
+/// How the logits of the `G` query heads of one KV group are pooled before the softmax.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Pool {
+    /// Element-wise max over the group (R-KV's default, method.md §4).
+    #[default]
+    Max,
+    /// Element-wise mean over the group.
+    Mean,
+}
+
+/// Order of the kept entries in the `M` output slots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Ascending original CoT position (DECIDED in method.md §4).
+    #[default]
+    Position,
+    /// Descending score (ties: lower position first).
+    Score,
+}
+
+/// What decides which CoT entries survive.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// `s = λ·I + (1−λ)·R`; `λ = 0` is cosine-redundancy only, `λ = 1` attention only.
+    Mix { lambda: f32 },
+    /// Keep the first `M` CoT positions; no scores are computed and [`Order`] is irrelevant
+    /// (position order and crop order coincide).
+    Crop,
+}
+
+impl Default for Method {
+    fn default() -> Self {
+        Method::Mix { lambda: 0.1 }
+    }
+}
+
+/// Eviction settings. `Default` is the paper's: `M = 24`, `λ = 0.1`, max pooling, position order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvictConfig {
+    /// Number of output slots `M` (the student's latent length).
+    pub m: usize,
+    pub method: Method,
+    pub pool: Pool,
+    pub order: Order,
+}
+
+impl Default for EvictConfig {
+    fn default() -> Self {
+        EvictConfig { m: 24, method: Method::default(), pool: Pool::Max, order: Order::Position }
+    }
+}
+
+/// Buffer shape of one (example, layer, KV head): keys/values `[n_max, d]`, queries `[g, a_max, d]`,
+/// all row-major. Only the first `n_valid ≤ n_max` key rows and `n_ans ≤ a_max` query rows (of
+/// every head) are valid; the rest is padding and is never read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadShape {
+    /// Padded CoT length.
+    pub n_max: usize,
+    /// Padded answer length (`P A EOS`).
+    pub a_max: usize,
+    /// Query heads per KV head (GQA group size).
+    pub g: usize,
+    /// Head dimension.
+    pub d: usize,
+}
+
+/// Buffer shape of a whole batch: K/V `[b, lg, n_max, d]`, answer queries `[b, lg·group, a_max, d]`.
+///
+/// `lg` = layers × KV heads, flattened layer-major; the query-head axis is layers × query heads,
+/// also layer-major, and query head `t` of a layer belongs to KV head `t / group` (standard GQA).
+/// Hence the `group` query heads of flattened KV head `x` are the contiguous rows
+/// `x·group .. (x+1)·group` of the query-head axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchShape {
+    pub b: usize,
+    pub lg: usize,
+    pub group: usize,
+    pub n_max: usize,
+    pub a_max: usize,
+    pub d: usize,
+}
+
+impl BatchShape {
+    /// The per-head shape of every head of this batch.
+    pub fn head(&self) -> HeadShape {
+        HeadShape { n_max: self.n_max, a_max: self.a_max, g: self.group, d: self.d }
+    }
+}
+
+/// The evicted cache of one (example, layer, KV head).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evicted {
+    /// `[m, d]`; invalid slots are zero.
+    pub k: Vec<f32>,
+    /// `[m, d]`; invalid slots are zero.
+    pub v: Vec<f32>,
+    /// `[m]`: the kept CoT position of each slot, `-1` for invalid slots.
+    pub indices: Vec<i32>,
+    /// `[m]`: `true` for the first `min(m, n_valid)` slots.
+    pub mask: Vec<bool>,
+}
+
+/// The evicted cache of a whole batch: the [`Evicted`] fields stacked as `[b, lg, m, …]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchEvicted {
+    /// `[b, lg, m, d]`.
+    pub k: Vec<f32>,
+    /// `[b, lg, m, d]`.
+    pub v: Vec<f32>,
+    /// `[b, lg, m]`, `-1` for invalid slots.
+    pub indices: Vec<i32>,
+    /// `[b, lg, m]`.
+    pub mask: Vec<bool>,
+}
