@@ -8,6 +8,7 @@
 //! are kept, by default in original position order. [`mod@reference`] has the exact definition.
 
 pub mod reference;
+pub mod tensor_ops;
 
 pub use reference::{evict_batch, evict_head, importance, redundancy, scores, select};
 

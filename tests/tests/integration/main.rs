@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cache;
+mod evict;
 mod gguf;
 mod latent;
 mod parity;
