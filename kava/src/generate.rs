@@ -156,6 +156,7 @@ pub fn pad_to(row: &[u32], n: usize, pad: u32) -> Vec<u32> {
 }
 
 /// A whole greedy generation from prompts (prefill, then decode), blocking; for native callers.
+#[cfg(not(target_family = "wasm"))]
 pub fn generate(
     model: &Transformer,
     prompts: &[Vec<u32>],

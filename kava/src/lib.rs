@@ -22,7 +22,9 @@ pub mod tokenizer;
 pub use config::{Family, ModelConfig};
 pub use device::Backend;
 pub use error::{Error, Result};
-pub use generate::{generate, GenerateOptions, Generation};
+#[cfg(not(target_family = "wasm"))]
+pub use generate::generate;
+pub use generate::{GenerateOptions, Generation};
 pub use load::{open, Pretrained};
 pub use model::{Capture, KvCache, Output, Transformer};
 pub use tokenizer::Tokenizer;

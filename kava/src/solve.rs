@@ -130,12 +130,14 @@ impl Model {
     }
 
     /// Answers one question. See [`Model::solve_batch`].
+    #[cfg(not(target_family = "wasm"))]
     pub fn solve(&self, question: &str, mode: Mode, opts: &SolveOptions) -> Result<Solution> {
         Ok(self.solve_batch(&[question], mode, opts, &mut |_, _| {})?.remove(0))
     }
 
     /// Answers a batch of questions together (right-padded, each row computing what it would
-    /// alone). `on_token(row, id)` streams generated ids.
+    /// alone). `on_token(row, id)` streams generated ids. Blocking: native only.
+    #[cfg(not(target_family = "wasm"))]
     pub fn solve_batch(
         &self,
         questions: &[&str],
@@ -178,8 +180,8 @@ impl Model {
                     problem: "this model has no latent tokens (no kava.json); train or attach them first".into(),
                 })?;
                 let Latents { cache, inputs, forward_passes, .. } = reasoner.reason(m, &q_ids, &Capture::none());
-                // The placeholder pass and the iterations are not separable in time without a sync;
-                // the whole latent phase is reported as latent time, the prefill as zero.
+                // The placeholder pass and the iterations are not separable in time without a
+                // sync each; the whole latent phase (up to `<eot> P`) is reported as latent time.
                 let mut cache = cache;
                 for (s, q) in stats.iter_mut().zip(&q_ids) {
                     s.prompt_tokens = q.len() + 1;
@@ -192,10 +194,6 @@ impl Model {
                 let rows = vec![tail.clone(); b];
                 let out = m.forward(m.embed(ids_tensor(&rows, &device)), None, &mut cache, &Capture::none());
                 let logits = last_logits(m, out.hidden, &vec![tail.len(); b]);
-                let lat = t0.elapsed();
-                for s in &mut stats {
-                    s.latent_time = lat;
-                }
                 (cache, logits, forward_passes + 1)
             }
             Mode::Cot | Mode::NoCot => {
@@ -221,12 +219,14 @@ impl Model {
                 (cache, logits, 1)
             }
         };
-        // Reading the first ids back syncs the device, so prefill time is real time.
-        let first = read_ids(logits.clone().argmax(1)).await?;
-        let _ = first;
+        // GPU backends queue work: one tiny `[b]` readback waits for the prefill to finish, so
+        // the prefill (or latent) time below is execution time, not submission time.
+        read_ids(logits.clone().argmax(1)).await?;
         let prefill_time = t0.elapsed();
-        if mode != Mode::Latent {
-            for s in &mut stats {
+        for s in &mut stats {
+            if mode == Mode::Latent {
+                s.latent_time = prefill_time;
+            } else {
                 s.prefill_time = prefill_time;
             }
         }
