@@ -247,8 +247,7 @@ mod tests {
     #[test]
     fn the_real_middletrain_subset_reports_its_repaired_and_rejected_lines() {
         let Some(d) = data_dir() else { return };
-        let (examples, skipped) =
-            read_aug_text(&d.join("gsm8k-aug-train-subset/middletrain.txt")).unwrap();
+        let (examples, skipped) = read_aug_text(&d.join("gsm8k-aug-train-subset/middletrain.txt")).unwrap();
         let repaired = examples.iter().filter(|e| e.repaired.is_some()).count();
         eprintln!("{}", load_report("middletrain.txt", &examples, &skipped));
         assert_eq!(examples.len() + skipped.len(), 3000);
