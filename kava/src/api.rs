@@ -90,7 +90,8 @@ impl Model {
         let vocab = self.transformer.config.vocab_size.max(needed);
         self.transformer.resize_vocab(vocab);
         let device = self.transformer.device();
-        let projection = use_projection.then(|| Projection::init(self.transformer.config.hidden_size, &device));
+        // A fixed seed: an untrained model gives the same latents every run and on every backend.
+        let projection = use_projection.then(|| Projection::init(self.transformer.config.hidden_size, 0x6B61_7661, &device));
         let config = LatentConfig {
             num_latents,
             num_iterations,

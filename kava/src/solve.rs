@@ -22,7 +22,7 @@ use crate::api::Model;
 use crate::error::{Error, Result};
 use crate::generate::{decode_greedy, last_logits, prefill, read_ids, GenerateOptions, Generation};
 use crate::latent::Latents;
-use crate::model::{ids_tensor, Capture, KvCache};
+use crate::model::{ids_tensor, Capture};
 
 /// How a question is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,8 @@ pub struct Stats {
     pub prompt_tokens: usize,
     /// Tokens the model generated (CoT trace included).
     pub generated_tokens: usize,
-    /// K/V vector pairs held at the end: cached tokens × layers × KV heads.
+    /// K/V vector pairs the cache holds at the end (every token fed to the model; the last
+    /// generated token is never fed): cached tokens × layers × KV heads.
     pub kv_entries: usize,
     /// Bytes of those K and V vectors.
     pub kv_bytes: usize,
@@ -241,7 +242,7 @@ impl Model {
             // Passes: the fixed ones, then one for every emitted token after the first.
             s.forward_passes = fixed_passes + ids.len().saturating_sub(1);
             s.generated_tokens = ids.len();
-            s.kv_entries = kv_entries_of_row(&cache, i, ids.len()) * layers * g;
+            s.kv_entries = cache.row_tokens(i) * layers * g;
             s.kv_bytes = s.kv_entries * bytes_per;
             s.decode_time = decode_time;
             let text = self.tokenizer.decode(&ids, true)?;
@@ -277,12 +278,6 @@ impl Model {
         }
         Ok(out)
     }
-}
-
-/// Tokens cached for row `i` at the end of decoding: the cache holds every fed token; the last
-/// generated token was never fed, but a real decode would feed it next, so it counts.
-fn kv_entries_of_row(cache: &KvCache, i: usize, generated: usize) -> usize {
-    cache.row_tokens(i) + usize::from(generated > 0)
 }
 
 fn dtype_bytes(device: &burn::tensor::Device) -> usize {

@@ -2,7 +2,7 @@
 //! `z = LayerNorm(Linear_d→d(GELU(Linear_d→d(h))))`, exact-erf GELU, affine LayerNorm.
 
 use burn::module::{Module, Param};
-use burn::tensor::{activation, Device, Distribution, Tensor, TensorData};
+use burn::tensor::{activation, Device, Tensor, TensorData};
 
 use crate::error::Result;
 use crate::load::{HostTensor, Weights};
@@ -47,16 +47,33 @@ pub const NAMES: [&str; 6] = [
 ];
 
 impl Projection {
-    /// A freshly initialised projection (PyTorch's default `Linear` init, LayerNorm 1/0).
-    pub fn init(d: usize, device: &Device) -> Self {
+    /// A freshly initialised projection: PyTorch's default `Linear` init (uniform in
+    /// ±1/√d), LayerNorm 1/0. Drawn on the host from a seeded SplitMix64 so that the same seed
+    /// gives the same projection on every backend and every run.
+    pub fn init(d: usize, seed: u64, device: &Device) -> Self {
         let bound = 1.0 / (d as f64).sqrt();
-        let linear = || Linear {
-            weight: Param::from_tensor(Tensor::<2>::random([d, d], Distribution::Uniform(-bound, bound), device)),
-            bias: Some(Param::from_tensor(Tensor::<1>::random([d], Distribution::Uniform(-bound, bound), device))),
+        let mut state = seed;
+        let mut uniform = move |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let mut z = state;
+                    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                    z ^= z >> 31;
+                    let unit = (z >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+                    ((2.0 * unit - 1.0) * bound) as f32
+                })
+                .collect()
         };
+        let mut linear = || Linear {
+            weight: Param::from_tensor(Tensor::<2>::from_data(TensorData::new(uniform(d * d), [d, d]), device)),
+            bias: Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(uniform(d), [d]), device))),
+        };
+        let (fc1, fc2) = (linear(), linear());
         Self {
-            fc1: linear(),
-            fc2: linear(),
+            fc1,
+            fc2,
             norm: LayerNorm {
                 weight: Param::from_tensor(Tensor::<1>::ones([d], device)),
                 bias: Param::from_tensor(Tensor::<1>::zeros([d], device)),

@@ -65,7 +65,9 @@ pub fn solutions_table(solutions: &[Solution], backend: Backend) -> String {
         }
         if ratio {
             let (l, c) = (stat(&solutions[0], k), stat(&solutions[1], k));
-            out.push_str(&format!("{:>14}", if l > 0.0 { format!("{:.2}x", c / l) } else { "-".into() }));
+            // A ratio against a near-zero time (e.g. one answer token) says nothing.
+            let meaningful = if k >= 5 { l >= 1.0 } else { l > 0.0 };
+            out.push_str(&format!("{:>14}", if meaningful { format!("{:.2}x", c / l) } else { "-".into() }));
         }
         out.push('\n');
     }
