@@ -95,7 +95,22 @@ impl Backend {
         }
     }
 
-    /// The fastest backend that works here: CUDA, then wgpu, then CPU.
+    /// Whether the device is a real card. Software adapters (lavapipe, llvmpipe through GL)
+    /// report no physical card; they are far slower than the CPU backend itself.
+    pub fn is_hardware(device: &Device) -> bool {
+        #[cfg(any(feature = "wgpu", feature = "cuda", feature = "webgpu"))]
+        {
+            device.identity().is_some_and(|id| id.physical.is_some())
+        }
+        #[cfg(not(any(feature = "wgpu", feature = "cuda", feature = "webgpu")))]
+        {
+            let _ = device;
+            false
+        }
+    }
+
+    /// The fastest backend that works here: CUDA, then wgpu on a real GPU, then the CPU.
+    /// (`--backend wgpu` still runs on a software adapter when asked for explicitly.)
     pub fn best() -> Result<(Backend, Device)> {
         let mut last = None;
         for b in [Backend::Cuda, Backend::Wgpu, Backend::Cpu] {
@@ -103,6 +118,9 @@ impl Backend {
                 continue;
             }
             match b.probe() {
+                Ok(d) if b == Backend::Wgpu && !Self::is_hardware(&d) => {
+                    log::info!("wgpu found only a software adapter; using the CPU backend instead");
+                }
                 Ok(d) => return Ok((b, d)),
                 Err(e) => last = Some(e),
             }
