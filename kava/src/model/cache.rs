@@ -74,13 +74,6 @@ impl KvCache {
         }
     }
 
-    /// Real cached tokens summed over rows, times layers and KV heads: the number of K/V
-    /// vectors pairs held (the efficiency measure of method.md §5).
-    pub fn entries(&self, n_kv_heads: usize) -> usize {
-        let tokens: usize = self.next_positions().iter().sum();
-        tokens * self.layers.len() * n_kv_heads
-    }
-
     /// Marks the validity of `t` new slots; called once per forward, before the layers append.
     pub(crate) fn push_valid(&mut self, new: &[Vec<bool>]) {
         for (row, new) in self.valid.iter_mut().zip(new) {

@@ -4,6 +4,7 @@ mod bad_input;
 mod cache;
 mod evict;
 mod gguf;
+mod gguf_crosscheck;
 mod latent;
 mod parity;
 mod real_models;

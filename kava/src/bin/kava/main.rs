@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kava::burn::tensor::Device;
 use kava::generate::{self, GenerateOptions};
-use kava::model::{ids_tensor, Capture};
 use kava::solve::SolveOptions;
 use kava::{Backend, Mode, Model};
 
@@ -343,23 +342,20 @@ fn run(cli: Cli) -> kava::Result<()> {
                 (0..batch).map(|r| (0..prompt_len).map(|i| ((i * 7919 + r * 104729) as u32) % vocab).collect()).collect();
             let mut prefill = Vec::new();
             let mut step = Vec::new();
+            // The library's own prefill and greedy loop, with no stop tokens: exactly `decode`
+            // passes after the prefill.
+            let opts = GenerateOptions::new(decode + 1);
             for rep in 0..=reps {
                 let mut cache = m.new_cache(batch);
                 let t = Instant::now();
-                let out = m.forward(m.embed(ids_tensor(&rows, &device)), None, &mut cache, &Capture::none());
-                let logits = m.logits(out.hidden.narrow(1, prompt_len - 1, 1));
-                let mut next = generate::block_on(generate::read_ids(logits.argmax(2)))?;
+                let logits = generate::prefill(m, &mut cache, &rows);
+                generate::block_on(generate::read_ids(logits.clone().argmax(1)))?; // wait for it
                 let tp = t.elapsed();
-                let t = Instant::now();
-                for _ in 0..decode {
-                    let ids: Vec<Vec<u32>> = next.iter().map(|&i| vec![i]).collect();
-                    let out = m.forward(m.embed(ids_tensor(&ids, &device)), None, &mut cache, &Capture::none());
-                    next = generate::block_on(generate::read_ids(m.logits(out.hidden).argmax(2)))?;
-                }
-                let td = t.elapsed();
+                let (_, stats) = generate::block_on(generate::decode_greedy(m, &mut cache, logits, &opts, &mut |_, _| {}))?;
+                debug_assert_eq!(stats.forward_passes, decode);
                 if rep > 0 {
                     prefill.push(tp.as_secs_f64());
-                    step.push(td.as_secs_f64());
+                    step.push(stats.time.as_secs_f64());
                 }
             }
             let med = |v: &mut Vec<f64>| {
