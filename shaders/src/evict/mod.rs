@@ -7,8 +7,13 @@
 //! and `R` a softmax of negated mean cosine similarity between keys; the top `min(M, N)` scores
 //! are kept, by default in original position order. [`mod@reference`] has the exact definition.
 
+pub mod check;
+#[cfg(feature = "cube")]
+pub mod kernel;
 pub mod reference;
 pub mod tensor_ops;
+
+pub use tensor_ops::EvictedTensors;
 
 pub use reference::{evict_batch, evict_head, importance, redundancy, scores, select};
 
@@ -126,4 +131,33 @@ pub struct BatchEvicted {
     pub indices: Vec<i32>,
     /// `[b, lg, m]`.
     pub mask: Vec<bool>,
+}
+
+/// Which implementation [`evict`] ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// The CubeCL kernels ([`kernel`]).
+    Kernel,
+    /// Composed burn tensor operations ([`tensor_ops`]).
+    TensorOps,
+}
+
+/// Evicts the CoT cache to `cfg.m` entries per (example, layer, KV head) — the one entry point
+/// for training: the CubeCL kernels where the tensors live on a cubecl runtime (wgpu, CUDA, …)
+/// and the kernels are compiled in (feature `cube`), the tensor-ops path otherwise (e.g. the
+/// plain CPU backend). Shapes and semantics: [`tensor_ops::evict`].
+///
+/// # Panics
+/// If shapes disagree or a length exceeds its padded size.
+pub fn evict(
+    k: burn::tensor::Tensor<4>, v: burn::tensor::Tensor<4>, q: burn::tensor::Tensor<4>, cot_lens: &[usize],
+    ans_lens: &[usize], cfg: &EvictConfig,
+) -> (EvictedTensors, Path) {
+    #[cfg(feature = "cube")]
+    if kernel::supported(&k) {
+        if let Some(out) = kernel::evict(k.clone(), v.clone(), q.clone(), cot_lens, ans_lens, cfg) {
+            return (out, Path::Kernel);
+        }
+    }
+    (tensor_ops::evict(k, v, q, cot_lens, ans_lens, cfg), Path::TensorOps)
 }
