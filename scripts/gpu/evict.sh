@@ -10,7 +10,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
 "$BIN/evict-bench" check --backend cuda 2>&1 | tee "$OUT/evict_check.txt"
 "$BIN/evict-bench" case /tmp/evict_case.json
-python3 scripts/evict_torch.py verify /tmp/evict_case.json 2>&1 | tee -a "$OUT/evict_check.txt"
+python3 scripts/evict_torch.py verify /tmp/evict_case.json 2>&1 | tee -a "$OUT/evict_check.txt" || echo "evict_torch verify FAILED" | tee -a "$OUT/evict_check.txt"
 "$BIN/evict-bench" bench --backend cuda --json "$OUT/evict_kernel.jsonl" 2>&1 | tee "$OUT/evict_bench.txt"
 python3 scripts/evict_torch.py bench --json "$OUT/evict_torch.jsonl" 2>&1 | tee -a "$OUT/evict_bench.txt"
 python3 scripts/evict_torch.py bench --compile --json "$OUT/evict_torch_compile.jsonl" 2>&1 | tee -a "$OUT/evict_bench.txt"

@@ -26,8 +26,9 @@ use cubecl::{calculate_cube_count_elemwise, CubeCount, CubeDim};
 use super::tensor_ops::EvictedTensors;
 use super::{EvictConfig, Method, Order, Pool};
 
-/// Largest padded CoT length the select kernel takes (three `n`-long shared arrays: 48 KiB).
-pub const MAX_N: usize = 4096;
+/// Largest padded CoT length the select kernel takes (it keeps three `n`-long arrays in shared
+/// memory; a device with less shared memory than that needs falls back to tensor ops).
+pub const MAX_N: usize = 2048;
 
 
 /// Cube-wide max of one value per unit, through `red` (one slot per unit).
@@ -92,6 +93,8 @@ fn select_kernel(
     #[comptime] m: usize,
     #[comptime] threads: usize,
     #[comptime] per: usize,
+    #[comptime] tile: usize,
+    #[comptime] stage_q: bool,
     #[comptime] crop: bool,
     #[comptime] use_importance: bool,
     #[comptime] use_redundancy: bool,
@@ -127,13 +130,36 @@ fn select_kernel(
         let kbase = head * n * d;
         let mut red = Shared::<[f32]>::new_slice(threads);
         let mut score = Array::<f32>::new(per);
+        // This unit's keys, kept in registers for the whole kernel (zero past the valid ones).
+        let mut kreg = Array::<f32>::new(per * d);
         #[unroll]
         for t in 0..per {
             score[t] = 0.0f32;
+            let i = tid + t * threads;
+            #[unroll]
+            for c in 0..d {
+                let mut kv = f32::new(0.0);
+                if i < nv {
+                    kv = k[kbase + i * d + c];
+                }
+                kreg[t * d + c] = kv;
+            }
         }
 
         if comptime![use_importance] {
             let inv_sqrt_d = 1.0f32 / f32::sqrt(f32::cast_from(d as u32));
+            // The r·a query rows of this KV group, contiguous in `q`; staged in shared memory
+            // when they fit the budget (every unit reads every row: broadcast reads).
+            let qbase = head * r * a * d;
+            let mut q_sh = Shared::<[f32]>::new_slice(comptime![if stage_q { r * a * d } else { 1 }]);
+            if comptime![stage_q] {
+                let mut idx = tid;
+                while idx < r * a * d {
+                    q_sh[idx] = q[qbase + idx];
+                    idx += threads;
+                }
+                sync_cube();
+            }
             let mut acc = Array::<f32>::new(per);
             let mut logit = Array::<f32>::new(per);
             #[unroll]
@@ -150,16 +176,20 @@ fn select_kernel(
                     let i = tid + t * threads;
                     let mut l = f32::new(-1.0e30);
                     if i < nv && row_valid {
-                        let kr = kbase + i * d;
                         let mut pooled = f32::new(0.0);
                         if comptime![pool_max] {
                             pooled = -1.0e30f32;
                         }
                         for g in 0..r {
-                            let qr = ((e * lg * r + x * r + g) * a + j) * d;
+                            let qr = (g * a + j) * d;
                             let mut dot = f32::new(0.0);
+                            #[unroll]
                             for c in 0..d {
-                                dot += q[qr + c] * k[kr + c];
+                                if comptime![stage_q] {
+                                    dot += kreg[t * d + c] * q_sh[qr + c];
+                                } else {
+                                    dot += kreg[t * d + c] * q[qbase + qr + c];
+                                }
                             }
                             if comptime![pool_max] {
                                 if dot > pooled {
@@ -218,15 +248,52 @@ fn select_kernel(
             for t in 0..per {
                 let i = tid + t * threads;
                 if i < nv {
-                    let kr = kbase + i * d;
                     let mut sq = f32::new(0.0);
+                    #[unroll]
                     for c in 0..d {
-                        sq += k[kr + c] * k[kr + c];
+                        sq += kreg[t * d + c] * kreg[t * d + c];
                     }
                     inv_norm[i] = 1.0f32 / (f32::sqrt(sq) + 1.0e-8f32);
                 }
             }
-            sync_cube();
+            // Σ_{j≠i} k_i·k_j / ‖k_j‖ over tiles of `tile` key rows staged in shared memory.
+            let mut tile_sh = Shared::<[f32]>::new_slice(tile * d);
+            let mut sim = Array::<f32>::new(per);
+            #[unroll]
+            for t in 0..per {
+                sim[t] = 0.0f32;
+            }
+            for tile_start in range_stepped(0usize, n, tile) {
+                sync_cube();
+                let mut idx = tid;
+                while idx < tile * d {
+                    let row = tile_start + idx / d;
+                    let mut kv = f32::new(0.0);
+                    if row < nv {
+                        kv = k[kbase + tile_start * d + idx];
+                    }
+                    tile_sh[idx] = kv;
+                    idx += threads;
+                }
+                sync_cube();
+                #[unroll]
+                for t in 0..per {
+                    let i = tid + t * threads;
+                    if i < nv {
+                        for jr in 0..tile {
+                            let jj = tile_start + jr;
+                            if jj < nv && jj != i {
+                                let mut dot = f32::new(0.0);
+                                #[unroll]
+                                for c in 0..d {
+                                    dot += kreg[t * d + c] * tile_sh[jr * d + c];
+                                }
+                                sim[t] += dot * inv_norm[jj];
+                            }
+                        }
+                    }
+                }
+            }
             let mut neg = Array::<f32>::new(per);
             let mut local_max = f32::new(-1.0e30);
             #[unroll]
@@ -234,20 +301,8 @@ fn select_kernel(
                 let i = tid + t * threads;
                 let mut v = f32::new(-1.0e30);
                 if i < nv {
-                    let kr = kbase + i * d;
-                    let mut sim = f32::new(0.0);
-                    for jj in 0..nv {
-                        if jj != i {
-                            let kj = kbase + jj * d;
-                            let mut dot = f32::new(0.0);
-                            for c in 0..d {
-                                dot += k[kr + c] * k[kj + c];
-                            }
-                            sim += dot * inv_norm[jj];
-                        }
-                    }
                     // S_ii = 0 is skipped but the mean still divides by N (method.md §4).
-                    v = -(sim * inv_norm[i]) / f32::cast_from(nv as u32);
+                    v = -(sim[t] * inv_norm[i]) / f32::cast_from(nv as u32);
                 }
                 neg[t] = v;
                 if v > local_max {
@@ -380,13 +435,31 @@ fn threads_for(n: usize, max_units: u32) -> usize {
 }
 
 /// The kernels' eviction; same contract as [`super::tensor_ops::evict`]. Returns `None` when the
-/// tensors do not live on a cubecl runtime or `n` exceeds [`MAX_N`] (burn tensors are cheap to
+/// tensors do not live on a cubecl runtime, `n` exceeds [`MAX_N`] or the device's shared memory
+/// (burn tensors are cheap to
 /// clone: pass clones and fall back to the tensor-ops path then, as [`super::evict`] does).
 ///
 /// # Panics
 /// If shapes disagree or a length exceeds its padded size (as the tensor-ops path).
 pub fn evict(
     k: Tensor<4>, v: Tensor<4>, q: Tensor<4>, cot_lens: &[usize], ans_lens: &[usize], cfg: &EvictConfig,
+) -> Option<EvictedTensors> {
+    evict_tuned(k, v, q, cot_lens, ans_lens, cfg, None)
+}
+
+/// Launch choices of the select kernel; `None` fields are chosen from the device's limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// Key rows per shared-memory tile of the redundancy loop.
+    pub tile: Option<usize>,
+    /// Stage the answer queries in shared memory.
+    pub stage_q: Option<bool>,
+}
+
+/// [`evict`] with explicit launch choices (tests cover every code path with it).
+pub fn evict_tuned(
+    k: Tensor<4>, v: Tensor<4>, q: Tensor<4>, cot_lens: &[usize], ans_lens: &[usize], cfg: &EvictConfig,
+    tuning: Option<Tuning>,
 ) -> Option<EvictedTensors> {
     let [b, x, n, d] = k.dims();
     let [qb, qh, a, qd] = q.dims();
@@ -412,6 +485,16 @@ pub fn evict(
 
     let threads = threads_for(n, client.properties().hardware.max_units_per_cube);
     let per = n.div_ceil(threads);
+    // Shared memory: reductions (threads) + inverse norms, scores, ranks (3n) + a key tile
+    // (tile·d) + the staged queries (r·a·d) if they fit. WebGPU guarantees 16 KiB.
+    let budget = client.properties().hardware.max_shared_memory_size / 4;
+    let fixed = threads + 3 * n;
+    let tile = [64usize, 32, 16, 8, 4, 2, 1].into_iter().find(|&t| fixed + t * d <= budget)?;
+    let stage_q = fixed + tile * d + r * a * d <= budget;
+    let tuning = tuning.unwrap_or_default();
+    let tile = tuning.tile.unwrap_or(tile);
+    let stage_q = tuning.stage_q.unwrap_or(stage_q);
+    log::debug!("evict kernel: threads {threads}, per {per}, tile {tile}, stage_q {stage_q}");
     let (crop, lambda) = match cfg.method {
         Method::Crop => (true, 0.0),
         Method::Mix { lambda } => (false, lambda),
@@ -437,6 +520,8 @@ pub fn evict(
                 m,
                 threads,
                 per,
+                tile,
+                stage_q,
                 crop,
                 lambda != 0.0,
                 lambda != 1.0,

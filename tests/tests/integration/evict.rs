@@ -23,11 +23,14 @@ fn kernel_eviction_equals_the_reference_on_cubecl_devices() {
         if !kernel::supported(&probe) {
             continue;
         }
-        let n = check::sweep(&device, &format!("kernel {backend}"), |k, v, q, c, a, cfg| {
-            kernel::evict(k, v, q, c, a, cfg).expect("kernel path on a cubecl device")
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(n, check::cases().len() * check::configs().len());
+        // The device's own choice, then small tiles without staged queries (other code paths).
+        for tuning in [None, Some(kernel::Tuning { tile: Some(8), stage_q: Some(false) })] {
+            let n = check::sweep(&device, &format!("kernel {backend} {tuning:?}"), |k, v, q, c, a, cfg| {
+                kernel::evict_tuned(k, v, q, c, a, cfg, tuning).expect("kernel path on a cubecl device")
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n, check::cases().len() * check::configs().len());
+        }
         ran += 1;
     }
     // The wgpu backend (lavapipe in CI) is a cubecl runtime: the kernels must have run.
