@@ -1,0 +1,206 @@
+//! The loss terms of method.md §3 as burn tensor functions: token-mean cross-entropy over a target
+//! mask, `L_CODI` (hidden states at the distillation token, every layer) and `L_KV` (student K/V
+//! at the latent slots against the evicted teacher cache). Teacher targets are detached inside
+//! each function: the stop-gradient sits exactly where the spec puts it, whoever calls them.
+//!
+//! Conventions: standard deviations are unbiased (PyTorch's `Tensor.std()`, as CODI divides by
+//! `teacher.std()`), computed from the detached teacher over the valid elements only.
+
+use kava::burn::tensor::{activation, Bool, Int, Tensor};
+
+/// The element-wise penalty ρ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rho {
+    /// Huber with β = 1: `½x²` for `|x| < 1`, else `|x| − ½`.
+    #[default]
+    SmoothL1,
+    /// `x²`.
+    Mse,
+    /// `|x|`.
+    L1,
+}
+
+/// ρ applied element-wise.
+pub fn rho<const D: usize>(x: Tensor<D>, kind: Rho) -> Tensor<D> {
+    match kind {
+        Rho::SmoothL1 => {
+            let a = x.clone().abs();
+            let quad = x.powi_scalar(2).mul_scalar(0.5);
+            let lin = a.clone().sub_scalar(0.5);
+            quad.mask_where(a.greater_equal_elem(1.0), lin)
+        }
+        Rho::Mse => x.powi_scalar(2),
+        Rho::L1 => x.abs(),
+    }
+}
+
+/// Token-mean cross-entropy: `logits` `[b, t, v]`, `targets` `[b, t]`, `mask` `[b, t]` (true =
+/// scored). Unscored positions may hold any target id (they are never gathered from). A batch
+/// without a scored position gives 0.
+pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, mask: Tensor<2, Bool>) -> Tensor<1> {
+    let [b, t, _] = logits.dims();
+    let logp = activation::log_softmax(logits, 2);
+    let safe = targets.mask_fill(mask.clone().bool_not(), 0).reshape([b, t, 1]);
+    let nll = logp.gather(2, safe).reshape([b, t]).neg();
+    let w = mask.float();
+    let count = w.clone().sum().clamp_min(1.0);
+    (nll * w).sum() / count
+}
+
+/// Unbiased standard deviation of the elements of `x` where `w` is 1 (all when `w` is `None`),
+/// as a `[1]` tensor; at least 1e-6 so that it can divide.
+fn std_of<const D: usize>(x: Tensor<D>, w: Option<Tensor<D>>) -> Tensor<1> {
+    let w = w.unwrap_or_else(|| x.ones_like());
+    let n = w.clone().sum();
+    let mean = (x.clone() * w.clone()).sum() / n.clone().clamp_min(1.0);
+    let dev = x - mean.reshape([1; D]);
+    let var = (dev.powi_scalar(2) * w).sum() / n.sub_scalar(1.0).clamp_min(1.0);
+    var.sqrt().clamp_min(1e-6)
+}
+
+/// `L_CODI = (1/L) Σ_ℓ mean ρ(h_s^ℓ − sg h_t^ℓ) / σ_ℓ` with ρ = SmoothL1 (β = 1).
+///
+/// `student[ℓ]`, `teacher[ℓ]`: `[b, c]`, the decoder-layer outputs at the distillation token (the
+/// last layer post-norm). σ_ℓ is the std of the teacher's layer-ℓ vectors over the batch, or one
+/// std over all layers when `layerwise_std` is off.
+///
+/// # Panics
+/// If the two lists differ in length or are empty.
+pub fn codi_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], layerwise_std: bool) -> Tensor<1> {
+    assert!(!student.is_empty() && student.len() == teacher.len(), "one student and one teacher state per layer");
+    let teacher: Vec<Tensor<2>> = teacher.iter().map(|t| t.clone().detach()).collect();
+    let global = (!layerwise_std).then(|| std_of(Tensor::cat(teacher.clone(), 0), None));
+    let layers = student.len() as f64;
+    let mut total: Option<Tensor<1>> = None;
+    for (s, t) in student.iter().zip(&teacher) {
+        let sigma = global.clone().unwrap_or_else(|| std_of(t.clone(), None));
+        let term = rho(s.clone() - t.clone(), Rho::SmoothL1).mean() / sigma;
+        total = Some(match total {
+            Some(acc) => acc + term,
+            None => term,
+        });
+    }
+    total.expect("at least one layer").div_scalar(layers)
+}
+
+/// `L_KV = ½ [mean ρ((K_s − sg K̃_t)/σᴷ_ℓ) + mean ρ((V_s − sg Ṽ_t)/σⱽ_ℓ)]` over the valid
+/// (example, layer, KV head, slot, channel) elements.
+///
+/// `k_s`, `v_s`, `k_t`, `v_t`: `[b, x, m, d]` with `x = layers · kv_heads` flattened layer-major
+/// (the eviction's layout); `valid`: `[b, x, m]`. With `layerwise_std`, σ_ℓ is the std of layer
+/// ℓ's valid teacher elements (K and V separately); otherwise σ = 1. No valid element gives 0.
+///
+/// # Panics
+/// If shapes disagree or `x` is not a multiple of `layers`.
+#[allow(clippy::too_many_arguments)]
+pub fn kv_loss(
+    k_s: Tensor<4>, v_s: Tensor<4>, k_t: Tensor<4>, v_t: Tensor<4>, valid: Tensor<3, Bool>, layers: usize, kind: Rho,
+    layerwise_std: bool,
+) -> Tensor<1> {
+    let [b, x, m, d] = k_s.dims();
+    assert!(layers > 0 && x % layers == 0, "{x} heads do not split into {layers} layers");
+    for (name, t) in [("v_s", &v_s), ("k_t", &k_t), ("v_t", &v_t)] {
+        assert_eq!(t.dims(), [b, x, m, d], "{name} shape");
+    }
+    assert_eq!(valid.dims(), [b, x, m], "valid shape");
+    let g = x / layers;
+    let w = valid.float().reshape([b, layers, g * m, 1]).expand([b, layers, g * m, d]); // [b, L, g·m, d]
+    let count = w.clone().sum().clamp_min(1.0);
+    let term = |s: Tensor<4>, t: Tensor<4>| -> Tensor<1> {
+        let s = s.reshape([b, layers, g * m, d]);
+        let t = t.detach().reshape([b, layers, g * m, d]);
+        let mut diff = s - t.clone();
+        if layerwise_std {
+            let sigmas: Vec<Tensor<1>> = (0..layers)
+                .map(|l| {
+                    let tl = t.clone().slice([0..b, l..l + 1, 0..g * m, 0..d]);
+                    let wl = w.clone().slice([0..b, l..l + 1, 0..g * m, 0..d]);
+                    std_of(tl, Some(wl))
+                })
+                .collect();
+            diff = diff / Tensor::cat(sigmas, 0).reshape([1, layers, 1, 1]);
+        }
+        (rho(diff, kind) * w.clone()).sum() / count.clone()
+    };
+    (term(k_s, k_t) + term(v_s, v_t)).mul_scalar(0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kava::burn::tensor::{Device, TensorData};
+
+    fn dev() -> Device {
+        Device::flex()
+    }
+    fn t2(v: &[f32], s: [usize; 2]) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(v.to_vec(), s), &dev())
+    }
+    fn t4(v: &[f32], s: [usize; 4]) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(v.to_vec(), s), &dev())
+    }
+    fn scalar(t: Tensor<1>) -> f32 {
+        t.into_scalar::<f32>()
+    }
+    fn close(got: f32, want: f64) {
+        assert!((got as f64 - want).abs() < 1e-5, "got {got}, want {want}");
+    }
+
+    #[test]
+    fn rho_variants_by_hand() {
+        let x = Tensor::<1>::from_data([-2.0f32, -0.5, 0.0, 0.5, 3.0], &dev());
+        let v = |k| rho(x.clone(), k).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(v(Rho::SmoothL1), vec![1.5, 0.125, 0.0, 0.125, 2.5]);
+        assert_eq!(v(Rho::Mse), vec![4.0, 0.25, 0.0, 0.25, 9.0]);
+        assert_eq!(v(Rho::L1), vec![2.0, 0.5, 0.0, 0.5, 3.0]);
+    }
+
+    #[test]
+    fn cross_entropy_is_the_masked_token_mean() {
+        // Row 0: logits (0, ln 3) → p = (1/4, 3/4); row 1 masked out (its target is out of range
+        // on purpose: it must never be read).
+        let logits = Tensor::<3>::from_data(TensorData::new(vec![0.0f32, 3f32.ln(), 5.0, -5.0, 0.0, 0.0], [1, 3, 2]), &dev());
+        let targets = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 99, 0], [1, 3]), &dev());
+        let mask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true, false, true], [1, 3]), &dev());
+        // (−ln ¾ − ln ½) / 2
+        close(scalar(cross_entropy(logits, targets, mask)), (-(0.75f64.ln()) - 0.5f64.ln()) / 2.0);
+        let none = Tensor::<2, Bool>::from_data(TensorData::new(vec![false; 2], [1, 2]), &dev());
+        let l = Tensor::<3>::zeros([1, 2, 4], &dev());
+        close(scalar(cross_entropy(l, Tensor::zeros([1, 2], &dev()), none)), 0.0);
+    }
+
+    #[test]
+    fn codi_loss_by_hand() {
+        // Layer 0: teacher (1, 3) → unbiased std √2; student (1, 3.5) → ρ = (0, 0.125), mean 0.0625.
+        // Layer 1: teacher (0, 2, 4, 6) as [2, 2] → std √(20/3); student off by 2 everywhere →
+        // ρ = 1.5 each, mean 1.5.
+        let s = [t2(&[1.0, 3.5], [1, 2]), t2(&[2.0, 4.0, 6.0, 8.0], [2, 2])];
+        let t = [t2(&[1.0, 3.0], [1, 2]), t2(&[0.0, 2.0, 4.0, 6.0], [2, 2])];
+        let want = (0.0625 / 2f64.sqrt() + 1.5 / (20.0f64 / 3.0).sqrt()) / 2.0;
+        close(scalar(codi_loss(&s, &t, true)), want);
+        // One std over all six teacher values (1, 3, 0, 2, 4, 6): mean 8/3, unbiased var 6.2667.
+        let all = [1.0f64, 3.0, 0.0, 2.0, 4.0, 6.0];
+        let mean = all.iter().sum::<f64>() / 6.0;
+        let sd = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
+        close(scalar(codi_loss(&s, &t, false)), (0.0625 + 1.5) / sd / 2.0);
+    }
+
+    #[test]
+    fn kv_loss_masks_invalid_slots_and_scales_by_layer_std() {
+        // b = 1, two layers of one KV head, m = 2 slots (slot 1 invalid), d = 2.
+        let k_t = t4(&[1.0, 3.0, 100.0, 100.0, 0.0, 4.0, -50.0, 7.0], [1, 2, 2, 2]);
+        let k_s = t4(&[1.5, 3.0, 0.0, 0.0, 2.0, 4.0, 0.0, 0.0], [1, 2, 2, 2]);
+        let v_t = t4(&[0.0; 8], [1, 2, 2, 2]);
+        let v_s = t4(&[0.0, 2.0, 9.0, 9.0, 0.0, 0.0, 9.0, 9.0], [1, 2, 2, 2]);
+        let valid = Tensor::<3, Bool>::from_data(TensorData::new(vec![true, false, true, false], [1, 2, 2]), &dev());
+        // σ = 1, MSE: K diffs over valid (0.5, 0, 2, 0) → Σ = 4.25; V (0, 2, 0, 0) → 4; 4 elements.
+        let l = kv_loss(k_s.clone(), v_s.clone(), k_t.clone(), v_t.clone(), valid.clone(), 2, Rho::Mse, false);
+        close(scalar(l), 0.5 * (4.25 / 4.0 + 4.0 / 4.0));
+        // Layer-wise std of K: layer 0 (1, 3) → √2; layer 1 (0, 4) → √8. V teacher is all zero →
+        // σ floors at 1e-6, so use L1 on K only by zeroing the V difference.
+        let v_s0 = t4(&[0.0; 8], [1, 2, 2, 2]);
+        let l = kv_loss(k_s, v_s0, k_t, v_t, valid, 2, Rho::L1, true);
+        close(scalar(l), 0.5 * ((0.5 / 2f64.sqrt()) + (2.0 / 8f64.sqrt())) / 4.0);
+    }
+}
