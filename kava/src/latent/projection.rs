@@ -69,6 +69,7 @@ impl Projection {
         let mut linear = || Linear {
             weight: Param::from_tensor(Tensor::<2>::from_data(TensorData::new(uniform(d * d), [d, d]), device)),
             bias: Some(Param::from_tensor(Tensor::<1>::from_data(TensorData::new(uniform(d), [d]), device))),
+            lora: None,
         };
         let (fc1, fc2) = (linear(), linear());
         Self {

@@ -1,18 +1,56 @@
 //! A linear layer holding its weight as `[in, out]` (HF stores `(out, in)`; the loader
-//! transposes once so that no forward pays for it).
+//! transposes once so that no forward pays for it), with an optional LoRA adapter.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
 use crate::load::HostTensor;
 
-/// `y = x·W + b`.
+/// `y = x·W + b` (+ `(α/r)·(drop(x)·A)·B` with a LoRA adapter).
 #[derive(Module, Debug)]
 pub struct Linear {
     /// `[in, out]`.
     pub weight: Param<Tensor<2>>,
     /// `[out]`.
     pub bias: Option<Param<Tensor<1>>>,
+    /// Low-rank adapter; `None` for a plain (or merged) layer.
+    pub lora: Option<Lora>,
+}
+
+/// A LoRA adapter: `Δy = (α/r)·(drop(x)·A)·B`, computed as two thin matmuls — `W` is never
+/// re-materialised, so with `W` frozen a training step costs two `[·, r]` GEMMs per layer more.
+#[derive(Module, Debug)]
+pub struct Lora {
+    /// `[in, r]`; PEFT's init: Kaiming-uniform, bound `1/√in`.
+    pub a: Param<Tensor<2>>,
+    /// `[r, out]`; zero at init, so a fresh adapter changes nothing.
+    pub b: Param<Tensor<2>>,
+    /// `α / r`.
+    #[module(skip)]
+    pub scale: f32,
+    /// Dropout on the adapter's input, applied only on an autodiff device.
+    #[module(skip)]
+    pub dropout: f64,
+}
+
+impl Lora {
+    /// A fresh adapter of rank `r` for a `[inp, out]` layer.
+    pub fn new(inp: usize, out: usize, r: usize, alpha: f32, dropout: f64, device: &Device) -> Self {
+        let bound = 1.0 / (inp as f64).sqrt();
+        let a = Tensor::<2>::random([inp, r], Distribution::Uniform(-bound, bound), device);
+        Self { a: Param::from_tensor(a), b: Param::from_tensor(Tensor::zeros([r, out], device)), scale: alpha / r as f32, dropout }
+    }
+
+    /// `(α/r)·(drop(x)·A)·B` for `x` `[n, in]`.
+    fn delta(&self, x: Tensor<2>) -> Tensor<2> {
+        let x = if self.dropout > 0.0 && x.device().is_autodiff() {
+            let keep = 1.0 - self.dropout;
+            x.clone() * x.random_like(Distribution::Bernoulli(keep)).div_scalar(keep)
+        } else {
+            x
+        };
+        x.matmul(self.a.val()).matmul(self.b.val()).mul_scalar(self.scale)
+    }
 }
 
 impl Linear {
@@ -27,7 +65,7 @@ impl Linear {
         }
         let weight = Tensor::<2>::from_data(TensorData::new(t, [inp, out]), device);
         let bias = bias.map(|b| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(b.data, [out]), device)));
-        Self { weight: Param::from_tensor(weight), bias }
+        Self { weight: Param::from_tensor(weight), bias, lora: None }
     }
 
     pub fn d_input(&self) -> usize {
@@ -43,7 +81,11 @@ impl Linear {
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [b, t, c] = x.dims();
         // [b·t, in] · [in, out]: one GEMM with no broadcasting of W.
-        let y = x.reshape([b * t, c]).matmul(self.weight.val());
+        let x = x.reshape([b * t, c]);
+        let mut y = x.clone().matmul(self.weight.val());
+        if let Some(lora) = &self.lora {
+            y = y + lora.delta(x);
+        }
         let y = match &self.bias {
             Some(bias) => y + bias.val().unsqueeze::<2>(),
             None => y,
@@ -53,10 +95,29 @@ impl Linear {
 }
 
 impl Linear {
-    /// The weight back in HF's `(out, in)` layout, on the host.
+    /// Attaches a fresh rank-`r` LoRA adapter (replacing any previous one).
+    pub fn attach_lora(&mut self, r: usize, alpha: f32, dropout: f64) {
+        let device = self.weight.device();
+        self.lora = Some(Lora::new(self.d_input(), self.d_output(), r, alpha, dropout, &device));
+    }
+
+    /// Folds the adapter into the weight (`W ← W + (α/r)·A·B`) and drops it: the export path.
+    pub fn merge_lora(&mut self) {
+        if let Some(lora) = self.lora.take() {
+            let delta = lora.a.val().matmul(lora.b.val()).mul_scalar(lora.scale);
+            let merged = self.weight.val().detach() + delta.detach();
+            self.weight = Param::from_tensor(merged);
+        }
+    }
+
+    /// The effective weight (adapter folded in) back in HF's `(out, in)` layout, on the host.
     pub fn to_hf_weight(&self) -> HostTensor {
         let [inp, out] = self.weight.dims();
-        let w = self.weight.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let mut w = self.weight.val();
+        if let Some(lora) = &self.lora {
+            w = w + lora.a.val().matmul(lora.b.val()).mul_scalar(lora.scale);
+        }
+        let w = w.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         let mut t = vec![0f32; w.len()];
         for i in 0..inp {
             for o in 0..out {

@@ -19,7 +19,7 @@ use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 pub use attention::Attention;
 pub use cache::KvCache;
-pub use linear::Linear;
+pub use linear::{Linear, Lora};
 pub use mlp::Mlp;
 pub use norm::RmsNorm;
 pub use rope::RopeAngles;
@@ -296,6 +296,32 @@ pub fn ids_tensor(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
     assert!(rows.iter().all(|r| r.len() == t), "ids rows must have equal length");
     let flat: Vec<i64> = rows.iter().flatten().map(|&x| x as i64).collect();
     Tensor::<2, Int>::from_data(TensorData::new(flat, [b, t]), device)
+}
+
+impl Transformer {
+    /// The seven projections LoRA adapts in every layer (q, k, v, o, gate, up, down).
+    pub fn lora_targets(&mut self) -> impl Iterator<Item = &mut Linear> {
+        self.layers.iter_mut().flat_map(|l| {
+            let a = &mut l.self_attn;
+            let m = &mut l.mlp;
+            [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]
+        })
+    }
+
+    /// Attaches fresh rank-`r` LoRA adapters (scale `alpha / r`, input dropout `dropout` while
+    /// training) to q, k, v, o, gate, up and down of every layer.
+    pub fn attach_lora(&mut self, r: usize, alpha: f32, dropout: f64) {
+        for linear in self.lora_targets() {
+            linear.attach_lora(r, alpha, dropout);
+        }
+    }
+
+    /// Folds every adapter into its weight: the merged model computes what the adapted one did.
+    pub fn merge_lora(&mut self) {
+        for linear in self.lora_targets() {
+            linear.merge_lora();
+        }
+    }
 }
 
 impl Transformer {

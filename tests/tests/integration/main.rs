@@ -6,5 +6,6 @@ mod evict;
 mod gguf;
 mod gguf_crosscheck;
 mod latent;
+mod lora;
 mod parity;
 mod real_models;
