@@ -487,7 +487,8 @@ pub fn evict_tuned(
     let per = n.div_ceil(threads);
     // Shared memory: reductions (threads) + inverse norms, scores, ranks (3n) + a key tile
     // (tile·d) + the staged queries (r·a·d) if they fit. WebGPU guarantees 16 KiB.
-    let budget = client.properties().hardware.max_shared_memory_size / 4;
+    // Static shared arrays: CUDA allows 48 KiB per block without an opt-in, whatever the SM has.
+    let budget = client.properties().hardware.max_shared_memory_size.min(48 * 1024) / 4;
     let fixed = threads + 3 * n;
     let tile = [64usize, 32, 16, 8, 4, 2, 1].into_iter().find(|&t| fixed + t * d <= budget)?;
     let stage_q = fixed + tile * d + r * a * d <= budget;
