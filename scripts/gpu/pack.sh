@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Builds kava's CUDA binaries on THIS machine (the GPU machine has no Rust toolchain) and packs
 # them for it: `kava` and `evict-bench` in one xz archive with a 256 MiB dictionary, so the two
-# LLVM-heavy static binaries compress together (~2 × 120 MB → one ~25 MB file). Output: .gpu/
-# (git-ignored through .git/info/exclude). Optional: MODEL=path.gguf also splits that model into 36 MiB
-# .gpu/model.part-* chunks small enough for the device tool's 64 MiB transfer limit.
+# LLVM-heavy static binaries compress together (~2 × 120 MB → one ~25 MB file). Output: .gpu1/
+# (git-ignored through .git/info/exclude). Optional: MODEL=path.gguf also splits that model into
+# 36 MiB parts — the first beside the bundle in .gpu1/, the rest in .gpu2/ — so that each of two
+# runs stays under the device tool's 64 MiB transfer limit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+mkdir -p .git/info
+for d in /.gpu1/ /.gpu2/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo "$d" >> .git/info/exclude; done
 # This workplace cannot download the LLVM bundle burn's CUDA backend wants; the shared recipe
 # installs a stand-in. Elsewhere cargo fetches its own and this is skipped.
 if [ -f ../shared/tools/cuda-build-env.sh ]; then source ../shared/tools/cuda-build-env.sh; fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/cuda}
 cargo build --release --locked -p kava -p shaders --features kava/cuda,shaders/cuda --bins
-rm -rf .gpu/stage && mkdir -p .gpu/stage
-cp "$CARGO_TARGET_DIR/release/kava" "$CARGO_TARGET_DIR/release/evict-bench" .gpu/stage/
-strip .gpu/stage/*
-tar -C .gpu/stage -cf - kava evict-bench | xz -T2 --lzma2=preset=6,dict=256MiB > .gpu/bundle.tar.xz
-ls -l .gpu/bundle.tar.xz
+stage=$(mktemp -d)
+cp "$CARGO_TARGET_DIR/release/kava" "$CARGO_TARGET_DIR/release/evict-bench" "$stage/"
+strip "$stage"/*
+mkdir -p .gpu1 .gpu2
+tar -C "$stage" -cf - kava evict-bench | xz -T2 --lzma2=preset=6,dict=256MiB > .gpu1/bundle.tar.xz
+rm -rf "$stage"
+ls -l .gpu1/bundle.tar.xz
 if [ -n "${MODEL:-}" ]; then
-  rm -f .gpu/model.part-*
-  split -b 36M -d "$MODEL" .gpu/model.part-
-  ls -l .gpu/model.part-*
+  rm -f .gpu1/model.part-* .gpu2/model.part-*
+  split -b 36M -d "$MODEL" .gpu2/model.part-
+  mv .gpu2/model.part-00 .gpu1/
+  ls -l .gpu1 .gpu2
 fi

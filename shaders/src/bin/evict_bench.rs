@@ -111,14 +111,14 @@ fn run_bench(args: &Args) -> Result<(), String> {
         // Two input sets, alternated, so repeated calls do not just re-read a warm cache.
         let sets: Vec<[Tensor<4>; 3]> = (0..2)
             .map(|_| {
-                let t = |len: usize, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(rng.vec(len), shape), &dev);
+                let mut t = |len: usize, shape: [usize; 4]| Tensor::<4>::from_data(TensorData::new(rng.vec(len), shape), &dev);
                 [t(b * x * n * d, [b, x, n, d]), t(b * x * n * d, [b, x, n, d]), t(b * x * group * a * d, [b, x * group, a, d])]
             })
             .collect();
         // Ragged lengths, as a real batch has: 60–100 % of N, answers 50–100 % of a.
         let cot: Vec<usize> = (0..b).map(|i| n - (i * 7) % (n * 2 / 5).max(1)).collect();
         let ans: Vec<usize> = (0..b).map(|i| a - (i * 3) % (a / 2).max(1)).collect();
-        let mut time = |path: &str| -> Result<f64, String> {
+        let time = |path: &str| -> Result<f64, String> {
             let mut v = Vec::with_capacity(iters);
             for it in 0..warmup + iters {
                 let [k, vv, q] = sets[it % 2].clone();
