@@ -147,6 +147,33 @@ mod tests {
         assert!((got as f64 - want).abs() < 1e-5, "got {got}, want {want}");
     }
 
+    /// The stop-gradient of method.md §3: the teacher targets of L_CODI and L_KV get no gradient,
+    /// the student side does.
+    #[test]
+    fn teacher_targets_get_no_gradient() {
+        let ad = dev().autodiff();
+        let leaf2 = |v: &[f32], s| Tensor::<2>::from_data(TensorData::new(v.to_vec(), s), &ad).require_grad();
+        let (hs, ht) = (leaf2(&[1.0, 3.5, 0.2, -1.0], [2, 2]), leaf2(&[1.0, 3.0, 0.0, 2.0], [2, 2]));
+        let grads = codi_loss(&[hs.clone()], &[ht.clone()], true).backward();
+        assert!(ht.grad(&grads).is_none(), "L_CODI sent a gradient into the teacher");
+        let g = hs.grad(&grads).expect("student gradient").into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().any(|v| v.abs() > 1e-6), "student gradient is zero: {g:?}");
+
+        let leaf4 = |seed: f32| {
+            let v: Vec<f32> = (0..16).map(|i| ((i as f32 + seed) * 0.7).sin()).collect();
+            Tensor::<4>::from_data(TensorData::new(v, [1, 2, 2, 4]), &ad).require_grad()
+        };
+        let (ks, vs, kt, vt) = (leaf4(0.0), leaf4(1.0), leaf4(2.0), leaf4(3.0));
+        let valid = Tensor::<3, Bool>::from_data(TensorData::new(vec![true, false, true, true], [1, 2, 2]), &ad);
+        let grads = kv_loss(ks.clone(), vs.clone(), kt.clone(), vt.clone(), valid, 2, Rho::SmoothL1, true).backward();
+        assert!(kt.grad(&grads).is_none() && vt.grad(&grads).is_none(), "L_KV sent a gradient into the teacher");
+        let gk = ks.grad(&grads).expect("student K gradient").into_data().try_to_vec::<f32>().unwrap();
+        // Slot 1 of head 0 is invalid: no gradient there; the valid slots get one.
+        assert!(gk[4..8].iter().all(|v| *v == 0.0), "masked slot got a gradient: {gk:?}");
+        assert!(gk[..4].iter().any(|v| v.abs() > 1e-6), "valid slot got no gradient: {gk:?}");
+        assert!(vs.grad(&grads).is_some());
+    }
+
     #[test]
     fn rho_variants_by_hand() {
         let x = Tensor::<1>::from_data([-2.0f32, -0.5, 0.0, 0.5, 3.0], &dev());

@@ -24,7 +24,7 @@ use cubecl::prelude::*;
 use cubecl::{calculate_cube_count_elemwise, CubeCount, CubeDim};
 
 use super::tensor_ops::EvictedTensors;
-use super::{EvictConfig, Method, Order, Pool};
+use super::{plain, EvictConfig, Method, Order, Pool};
 
 /// Largest padded CoT length the select kernel takes (it keeps three `n`-long arrays in shared
 /// memory; a device with less shared memory than that needs falls back to tensor ops).
@@ -420,7 +420,7 @@ fn cube_f32<const D: usize>(t: Tensor<D>) -> Option<CubeTensor> {
 /// Whether `evict` can run the kernels on tensors on this device with these sizes.
 pub fn supported(k: &Tensor<4>) -> bool {
     let n = k.dims()[2];
-    n <= MAX_N && k.clone().try_into_primitive::<CubeBackend>().is_ok()
+    n <= MAX_N && plain(k.clone()).try_into_primitive::<CubeBackend>().is_ok()
 }
 
 /// Threads per cube for a CoT length `n`: a power of two in 32..=256 (or the device's limit).
@@ -473,6 +473,8 @@ pub fn evict_tuned(
     let r = qh / x;
     let m = cfg.m;
     let dtype = k.dtype();
+    let autodiff = k.device().is_autodiff();
+    let (k, v, q) = (plain(k), plain(v), plain(q));
     let kc = cube_f32(k)?;
     let vc = cube_f32(v)?;
     let qc = cube_f32(q)?;
@@ -566,5 +568,6 @@ pub fn evict_tuned(
     let indices = Tensor::<3, Int>::from_primitive::<CubeBackend>(wrap(indices, vec![b, x, m], DType::I32));
     let (k_out, v_out) = if dtype == DType::F32 { (k_out, v_out) } else { (k_out.cast(dtype), v_out.cast(dtype)) };
     let mask = indices.clone().greater_equal_elem(0);
-    Some(EvictedTensors { k: k_out, v: v_out, indices, mask })
+    let out = EvictedTensors { k: k_out, v: v_out, indices, mask };
+    Some(if autodiff { out.autodiff() } else { out })
 }

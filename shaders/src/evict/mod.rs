@@ -145,7 +145,8 @@ pub enum Path {
 /// Evicts the CoT cache to `cfg.m` entries per (example, layer, KV head) — the one entry point
 /// for training: the CubeCL kernels where the tensors live on a cubecl runtime (wgpu, CUDA, …)
 /// and the kernels are compiled in (feature `cube`), the tensor-ops path otherwise (e.g. the
-/// plain CPU backend). Shapes and semantics: [`tensor_ops::evict`].
+/// plain CPU backend). Tensors of an autodiff device are accepted (feature `autodiff`): the
+/// result is a constant there. Shapes and semantics: [`tensor_ops::evict`].
 ///
 /// # Panics
 /// If shapes disagree or a length exceeds its padded size.
@@ -153,11 +154,25 @@ pub fn evict(
     k: burn::tensor::Tensor<4>, v: burn::tensor::Tensor<4>, q: burn::tensor::Tensor<4>, cot_lens: &[usize],
     ans_lens: &[usize], cfg: &EvictConfig,
 ) -> (EvictedTensors, Path) {
+    let autodiff = k.device().is_autodiff();
+    let (k, v, q) = (plain(k), plain(v), plain(q));
+    let lift = |out: EvictedTensors| if autodiff { out.autodiff() } else { out };
     #[cfg(feature = "cube")]
     if kernel::supported(&k) {
         if let Some(out) = kernel::evict(k.clone(), v.clone(), q.clone(), cot_lens, ans_lens, cfg) {
-            return (out, Path::Kernel);
+            return (lift(out), Path::Kernel);
         }
     }
-    (tensor_ops::evict(k, v, q, cot_lens, ans_lens, cfg), Path::TensorOps)
+    (lift(tensor_ops::evict(k, v, q, cot_lens, ans_lens, cfg)), Path::TensorOps)
+}
+
+/// The tensor without its autodiff association (feature `autodiff`; identity without it):
+/// eviction produces distillation *targets* (`sg K̃_t`), so it runs on the inner backend, keeps
+/// no graph and the result comes back to the autodiff device as constants.
+pub(crate) fn plain<const D: usize, K: burn::tensor::kind::Basic + burn::tensor::kind::Autodiff>(
+    t: burn::tensor::Tensor<D, K>,
+) -> burn::tensor::Tensor<D, K> {
+    #[cfg(feature = "autodiff")]
+    let t = t.without_autodiff();
+    t
 }

@@ -24,6 +24,18 @@ pub struct EvictedTensors {
     pub mask: Tensor<3, Bool>,
 }
 
+impl EvictedTensors {
+    /// The same tensors on the autodiff device, as constants (feature `autodiff`; a no-op
+    /// without it).
+    pub fn autodiff(self) -> Self {
+        #[cfg(feature = "autodiff")]
+        let s = Self { k: self.k.autodiff(), v: self.v.autodiff(), indices: self.indices.autodiff(), mask: self.mask.autodiff() };
+        #[cfg(not(feature = "autodiff"))]
+        let s = self;
+        s
+    }
+}
+
 fn host_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::<D>::from_data(TensorData::new(data, shape), device)
 }

@@ -47,3 +47,21 @@ fn evict_dispatches_to_the_kernels_on_cubecl_devices_and_to_tensor_ops_elsewhere
         assert_eq!(path, want, "{backend}");
     }
 }
+
+#[test]
+fn eviction_takes_autodiff_tensors_and_returns_constants() {
+    use burn::tensor::{Distribution, Tensor};
+    for (backend, device) in devices() {
+        let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Default, &device);
+        let (k, v, q) = (r([2, 3, 40, 8]), r([2, 3, 40, 8]), r([2, 6, 4, 8]));
+        let cfg = Default::default();
+        let (want, want_path) = evict(k.clone(), v.clone(), q.clone(), &[40, 31], &[4, 2], &cfg);
+        // Training hands in tensors of the autodiff device, the student's side tracked.
+        let (got, path) = evict(k.autodiff().require_grad(), v.autodiff(), q.autodiff(), &[40, 31], &[4, 2], &cfg);
+        assert_eq!(path, want_path, "{backend}");
+        assert!(got.k.is_autodiff() && got.v.is_autodiff(), "{backend}: targets must live on the autodiff device");
+        assert!(!got.k.is_tracked(), "{backend}: eviction targets must carry no graph");
+        assert_eq!(kava_tests::host(got.k.inner()), kava_tests::host(want.k), "{backend}");
+        assert_eq!(got.indices.inner().into_data(), want.indices.into_data(), "{backend}");
+    }
+}
