@@ -9,3 +9,4 @@ mod latent;
 mod lora;
 mod parity;
 mod real_models;
+mod training;
