@@ -1,0 +1,478 @@
+//! Training configuration: one TOML file (or a named preset) with every knob of method.md §3,
+//! each field overridable from the command line as `section.field=value`.
+//!
+//! Presets: one per Table-6 row of method.md §3.2 (`llama3.2-1b-aug`, `llama3.2-1b-nl`,
+//! `qwen2.5-0.5b-aug`, `qwen2.5-0.5b-nl`, `llama3.2-3b-aug`, `llama3.2-3b-nl`) and for the two
+//! small models we actually have (`smollm2-135m-aug`, `qwen2.5-coder-0.5b-aug`, which take the
+//! hyper-parameters of the closest paper row). The training method (`cot`, `nocot`, `pause`,
+//! `codi`, `pccot`, `kava`) is a field; [`TrainConfig::with_method`] applies its §3.1 preset.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::objective::Rho;
+
+/// The six methods of method.md §3.1 — presets of one training loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Teacher CE only: full-CoT SFT, the accuracy upper bound.
+    Cot,
+    /// CE on `Q P A EOS` only: the lower bound.
+    Nocot,
+    /// Student with T = 0, CE_student only.
+    Pause,
+    /// Student with M = 6, T = M (the sequential chain), CE_s + CE_t + α₁·L_CODI.
+    Codi,
+    /// Student M = 24, T = 3, CE_s + CE_t + α₁·L_CODI.
+    Pccot,
+    /// `pccot` + α₂·L_KV against the evicted teacher cache.
+    #[default]
+    Kava,
+}
+
+impl Method {
+    pub const ALL: [Method; 6] = [Method::Cot, Method::Nocot, Method::Pause, Method::Codi, Method::Pccot, Method::Kava];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Cot => "cot",
+            Method::Nocot => "nocot",
+            Method::Pause => "pause",
+            Method::Codi => "codi",
+            Method::Pccot => "pccot",
+            Method::Kava => "kava",
+        }
+    }
+}
+
+/// Trace style of the teacher's chain of thought (method.md §1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Trace {
+    /// Equations only (`<<3*5=15>>`), GSM8k-Aug style.
+    #[default]
+    Aug,
+    /// Natural-language steps.
+    Nl,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// GSM8k JSONL or GSM8k-Aug text.
+    pub train: PathBuf,
+    /// Held-out file for evaluation during training (its questions are excluded from training).
+    pub valid: Option<PathBuf>,
+    pub trace: Trace,
+    /// Keep the final (answer-computing) step in teacher traces (method.md §1.2; off by default).
+    pub keep_last_step: bool,
+    /// Use at most this many training examples (0: all).
+    pub limit: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self { train: PathBuf::from("../shared/data/gsm8k/train.jsonl"), valid: None, trace: Trace::Aug, keep_last_step: false, limit: 0 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatentSection {
+    /// M.
+    pub num_latents: usize,
+    /// T.
+    pub num_iterations: usize,
+    pub use_projection: bool,
+}
+
+impl Default for LatentSection {
+    fn default() -> Self {
+        Self { num_latents: 24, num_iterations: 3, use_projection: true }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// α₁, weight of L_CODI.
+    pub alpha_codi: f32,
+    /// α₂, weight of L_KV.
+    pub alpha_kv: f32,
+    /// ρ of L_KV.
+    pub kv_rho: Rho,
+    /// σ_ℓ of L_CODI per layer (else one std over all layers).
+    pub layerwise_std: bool,
+    /// σ_ℓ of L_KV per layer from the teacher target (else 1).
+    pub kv_layerwise_std: bool,
+    /// Compare pre-RoPE keys instead of the cache's own post-RoPE keys.
+    pub kv_pre_rope: bool,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self { alpha_codi: 10.0, alpha_kv: 1.0, kv_rho: Rho::SmoothL1, layerwise_std: true, kv_layerwise_std: true, kv_pre_rope: false }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EvictMethod {
+    /// Redundancy–importance mix (method.md §4).
+    #[default]
+    Mix,
+    /// Keep the first M CoT entries.
+    Crop,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvictSection {
+    pub method: EvictMethod,
+    /// λ of `λ·I + (1−λ)·R`.
+    pub lambda: f32,
+    /// GQA pooling of the importance logits: `max` or `mean`.
+    pub pool: String,
+    /// Slot order: `position` or `score`.
+    pub order: String,
+}
+
+impl Default for EvictSection {
+    fn default() -> Self {
+        Self { method: EvictMethod::Mix, lambda: 0.1, pool: "max".into(), order: "position".into() }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoraConfig {
+    pub rank: usize,
+    pub alpha: f32,
+    pub dropout: f64,
+    /// Train every weight instead of adapters.
+    pub full_finetune: bool,
+}
+
+impl Default for LoraConfig {
+    fn default() -> Self {
+        Self { rank: 128, alpha: 32.0, dropout: 0.1, full_finetune: false }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming up (then cosine decay to 0).
+    pub warmup_frac: f64,
+    pub epochs: usize,
+    /// Examples per forward/backward.
+    pub micro_batch: usize,
+    /// Examples per optimizer step (gradient accumulation over micro-batches).
+    pub effective_batch: usize,
+    /// Global-norm gradient clipping (0: off).
+    pub grad_clip: f64,
+    pub seed: u64,
+    /// Compute dtype: `bf16` or `f32`.
+    pub dtype: String,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            lr: 8e-4,
+            weight_decay: 0.1,
+            warmup_frac: 0.03,
+            epochs: 10,
+            micro_batch: 16,
+            effective_batch: 128,
+            grad_clip: 2.0,
+            seed: 42,
+            dtype: "bf16".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    pub dir: PathBuf,
+    /// Write a checkpoint every this many optimizer steps (0: only at the end).
+    pub every: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("runs/kava"), every: 200 }
+    }
+}
+
+/// Everything a training run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub method: Method,
+    /// HF directory or GGUF file of the base model.
+    pub model: PathBuf,
+    pub data: DataConfig,
+    pub latent: LatentSection,
+    pub loss: LossConfig,
+    pub evict: EvictSection,
+    pub lora: LoraConfig,
+    pub optim: OptimConfig,
+    pub checkpoint: CheckpointConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            method: Method::Kava,
+            model: PathBuf::from("models/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            data: DataConfig::default(),
+            latent: LatentSection::default(),
+            loss: LossConfig::default(),
+            evict: EvictSection::default(),
+            lora: LoraConfig::default(),
+            optim: OptimConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+        }
+    }
+}
+
+/// A configuration problem, naming the file (or override) and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: `{field}` {problem}")]
+    Invalid { origin: String, field: String, problem: String },
+    #[error("unknown preset `{0}` (known: {known})", known = PRESETS.join(", "))]
+    UnknownPreset(String),
+}
+
+/// The named presets (see the module docs).
+pub const PRESETS: [&str; 8] = [
+    "llama3.2-1b-aug",
+    "llama3.2-1b-nl",
+    "qwen2.5-0.5b-aug",
+    "qwen2.5-0.5b-nl",
+    "llama3.2-3b-aug",
+    "llama3.2-3b-nl",
+    "smollm2-135m-aug",
+    "qwen2.5-coder-0.5b-aug",
+];
+
+/// One Table-6 row: α₁, α₂, ρ, layer-wise std, λ, projection, lr, wd, epochs.
+#[allow(clippy::too_many_arguments)]
+fn row(cfg: &mut TrainConfig, a1: f32, a2: f32, rho: Rho, layerwise: bool, lambda: f32, proj: bool, lr: f64, wd: f64, epochs: usize) {
+    cfg.loss.alpha_codi = a1;
+    cfg.loss.alpha_kv = a2;
+    cfg.loss.kv_rho = rho;
+    cfg.loss.layerwise_std = layerwise;
+    cfg.loss.kv_layerwise_std = layerwise;
+    cfg.evict.lambda = lambda;
+    cfg.latent.use_projection = proj;
+    cfg.optim.lr = lr;
+    cfg.optim.weight_decay = wd;
+    cfg.optim.epochs = epochs;
+}
+
+impl TrainConfig {
+    /// A named preset (method `kava`; change it with [`TrainConfig::with_method`]).
+    pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        let mut c = TrainConfig::default();
+        let (model, trace) = match name {
+            "llama3.2-1b-aug" => ("models/Llama-3.2-1B-Instruct", Trace::Aug),
+            "llama3.2-1b-nl" => ("models/Llama-3.2-1B-Instruct", Trace::Nl),
+            "qwen2.5-0.5b-aug" => ("models/Qwen2.5-0.5B-Instruct", Trace::Aug),
+            "qwen2.5-0.5b-nl" => ("models/Qwen2.5-0.5B-Instruct", Trace::Nl),
+            "llama3.2-3b-aug" => ("models/Llama-3.2-3B-Instruct", Trace::Aug),
+            "llama3.2-3b-nl" => ("models/Llama-3.2-3B-Instruct", Trace::Nl),
+            "smollm2-135m-aug" => ("models/SmolLM2-135M-Instruct.Q4_1.gguf", Trace::Aug),
+            "qwen2.5-coder-0.5b-aug" => ("models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", Trace::Aug),
+            other => return Err(ConfigError::UnknownPreset(other.to_string())),
+        };
+        c.model = model.into();
+        c.data.trace = trace;
+        match name {
+            "llama3.2-1b-aug" | "smollm2-135m-aug" => row(&mut c, 10.0, 1.0, Rho::SmoothL1, true, 0.1, true, 8e-4, 0.1, 10),
+            "llama3.2-1b-nl" => row(&mut c, 10.0, 1.0, Rho::Mse, true, 0.1, true, 8e-4, 0.1, 10),
+            "qwen2.5-0.5b-aug" | "qwen2.5-coder-0.5b-aug" => row(&mut c, 10.0, 1.0, Rho::Mse, false, 0.1, true, 5e-4, 0.01, 10),
+            "qwen2.5-0.5b-nl" => row(&mut c, 10.0, 1.0, Rho::Mse, true, 0.1, true, 8e-4, 0.1, 10),
+            "llama3.2-3b-aug" => row(&mut c, 20.0, 2.0, Rho::SmoothL1, false, 0.1, true, 2e-4, 0.1, 5),
+            _ => row(&mut c, 20.0, 2.0, Rho::SmoothL1, false, 0.0, false, 2e-4, 0.1, 5), // llama3.2-3b-nl
+        }
+        Ok(c)
+    }
+
+    /// Applies a method's §3.1 preset: the student's M and T and which loss terms are on.
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        match method {
+            Method::Cot | Method::Nocot => {
+                self.loss.alpha_codi = 0.0;
+                self.loss.alpha_kv = 0.0;
+            }
+            Method::Pause => {
+                self.latent.num_iterations = 0;
+                self.loss.alpha_codi = 0.0;
+                self.loss.alpha_kv = 0.0;
+            }
+            Method::Codi => {
+                self.latent.num_latents = 6;
+                self.latent.num_iterations = 6;
+                self.loss.alpha_kv = 0.0;
+            }
+            Method::Pccot => {
+                self.latent.num_latents = 24;
+                self.latent.num_iterations = 3;
+                self.loss.alpha_kv = 0.0;
+            }
+            Method::Kava => {}
+        }
+        self
+    }
+
+    /// Parses a TOML configuration; `origin` names it in errors. Missing fields take their
+    /// defaults; unknown fields are errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let cfg: Self = toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        cfg.validate(origin)?;
+        Ok(cfg)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a TrainConfig always serialises")
+    }
+
+    /// Applies `section.field=value` overrides (values in TOML syntax; bare words are taken as
+    /// strings), then re-validates.
+    pub fn with_overrides<S: AsRef<str>>(self, overrides: &[S]) -> Result<Self, ConfigError> {
+        let mut doc = toml::Table::try_from(&self).expect("a TrainConfig always serialises");
+        for o in overrides {
+            let o = o.as_ref();
+            let origin = format!("override `{o}`");
+            let (key, raw) = o.split_once('=').ok_or_else(|| ConfigError::Parse { origin: origin.clone(), message: "expected section.field=value".into() })?;
+            let (key, raw) = (key.trim(), raw.trim());
+            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+            let mut parts: Vec<&str> = key.split('.').collect();
+            let last = parts.pop().filter(|s| !s.is_empty()).ok_or_else(|| ConfigError::Parse { origin: origin.clone(), message: "empty key".into() })?;
+            let mut table = &mut doc;
+            for p in parts {
+                table = match table.get_mut(p) {
+                    Some(toml::Value::Table(t)) => t,
+                    _ => return Err(ConfigError::Invalid { origin, field: key.into(), problem: format!("has no section `{p}`") }),
+                };
+            }
+            if !table.contains_key(last) && !(last == "valid" && key.starts_with("data.")) {
+                return Err(ConfigError::Invalid { origin, field: key.into(), problem: "is not a configuration field".into() });
+            }
+            table.insert(last.to_string(), value);
+        }
+        let cfg: Self = doc.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { origin: "overrides".into(), message: e.to_string() })?;
+        cfg.validate("overrides")?;
+        Ok(cfg)
+    }
+
+    /// Checks values the types cannot.
+    pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |field: &str, problem: String| Err(ConfigError::Invalid { origin: origin.into(), field: field.into(), problem });
+        let uses_latents = matches!(self.method, Method::Pause | Method::Codi | Method::Pccot | Method::Kava);
+        if uses_latents && self.latent.num_latents == 0 {
+            return bad("latent.num_latents", "must be positive for a latent method".into());
+        }
+        if self.method == Method::Codi && self.latent.num_iterations != self.latent.num_latents {
+            return bad("latent.num_iterations", format!("must equal num_latents ({}) for codi", self.latent.num_latents));
+        }
+        if !(0.0..=1.0).contains(&self.evict.lambda) {
+            return bad("evict.lambda", format!("{} is outside [0, 1]", self.evict.lambda));
+        }
+        if !["max", "mean"].contains(&self.evict.pool.as_str()) {
+            return bad("evict.pool", format!("`{}`: expected max or mean", self.evict.pool));
+        }
+        if !["position", "score"].contains(&self.evict.order.as_str()) {
+            return bad("evict.order", format!("`{}`: expected position or score", self.evict.order));
+        }
+        if !["bf16", "f32"].contains(&self.optim.dtype.as_str()) {
+            return bad("optim.dtype", format!("`{}`: expected bf16 or f32", self.optim.dtype));
+        }
+        if self.optim.micro_batch == 0 || self.optim.effective_batch % self.optim.micro_batch != 0 {
+            return bad("optim.effective_batch", format!("{} must be a positive multiple of micro_batch {}", self.optim.effective_batch, self.optim.micro_batch));
+        }
+        if !(self.optim.lr > 0.0) || !(0.0..1.0).contains(&self.optim.warmup_frac) {
+            return bad("optim.lr", "lr must be positive and warmup_frac in [0, 1)".into());
+        }
+        if !self.lora.full_finetune && self.lora.rank == 0 {
+            return bad("lora.rank", "must be positive (or set lora.full_finetune = true)".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid_and_round_trips_through_toml() {
+        for name in PRESETS {
+            for method in Method::ALL {
+                let cfg = TrainConfig::preset(name).unwrap().with_method(method);
+                cfg.validate(name).unwrap_or_else(|e| panic!("{name}/{}: {e}", method.name()));
+                let back = TrainConfig::from_toml(&cfg.to_toml(), name).unwrap();
+                assert_eq!(back, cfg, "{name}/{}", method.name());
+            }
+        }
+    }
+
+    #[test]
+    fn table6_rows_and_method_presets() {
+        let q = TrainConfig::preset("qwen2.5-0.5b-aug").unwrap();
+        assert_eq!((q.loss.kv_rho, q.loss.layerwise_std, q.optim.lr, q.optim.weight_decay), (Rho::Mse, false, 5e-4, 0.01));
+        let l3 = TrainConfig::preset("llama3.2-3b-nl").unwrap();
+        assert_eq!((l3.loss.alpha_codi, l3.loss.alpha_kv, l3.evict.lambda, l3.latent.use_projection, l3.optim.epochs), (20.0, 2.0, 0.0, false, 5));
+        let codi = TrainConfig::preset("smollm2-135m-aug").unwrap().with_method(Method::Codi);
+        assert_eq!((codi.latent.num_latents, codi.latent.num_iterations, codi.loss.alpha_kv), (6, 6, 0.0));
+        let pause = TrainConfig::default().with_method(Method::Pause);
+        assert_eq!((pause.latent.num_iterations, pause.loss.alpha_codi), (0, 0.0));
+        assert!(matches!(TrainConfig::preset("gpt-5"), Err(ConfigError::UnknownPreset(_))));
+    }
+
+    #[test]
+    fn overrides_set_any_field_and_name_bad_ones() {
+        let cfg = TrainConfig::default()
+            .with_overrides(&["optim.lr=1e-4", "latent.num_iterations=2", "loss.kv_rho=\"mse\"", "data.valid=../shared/data/gsm8k/test.jsonl", "method=pccot"])
+            .unwrap();
+        assert_eq!((cfg.optim.lr, cfg.latent.num_iterations, cfg.loss.kv_rho, cfg.method), (1e-4, 2, Rho::Mse, Method::Pccot));
+        assert_eq!(cfg.data.valid.as_deref(), Some(Path::new("../shared/data/gsm8k/test.jsonl")));
+        let err = TrainConfig::default().with_overrides(&["optim.lrr=1"]).unwrap_err().to_string();
+        assert!(err.contains("optim.lrr") && err.contains("not a configuration field"), "{err}");
+        let err = TrainConfig::default().with_overrides(&["evict.lambda=2"]).unwrap_err().to_string();
+        assert!(err.contains("evict.lambda"), "{err}");
+        let err = TrainConfig::default().with_overrides(&["optim.epochs=many"]).unwrap_err().to_string();
+        assert!(err.contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_file_with_a_typo_names_the_field() {
+        let err = TrainConfig::from_toml("method = \"kava\"\n[optim]\nlearning_rate = 1e-3\n", "run.toml").unwrap_err().to_string();
+        assert!(err.contains("run.toml") && err.contains("learning_rate"), "{err}");
+        let cfg = TrainConfig::from_toml("method = \"codi\"\n[latent]\nnum_latents = 6\nnum_iterations = 6\n", "c.toml").unwrap();
+        assert_eq!(cfg.method, Method::Codi);
+        let err = TrainConfig::from_toml("method = \"codi\"\n", "c.toml").unwrap_err().to_string();
+        assert!(err.contains("latent.num_iterations"), "{err}");
+    }
+}
