@@ -24,7 +24,7 @@ use cubecl::prelude::*;
 use cubecl::{calculate_cube_count_elemwise, CubeCount, CubeDim};
 
 use super::tensor_ops::EvictedTensors;
-use super::{plain, EvictConfig, Method, Order, Pool};
+use super::{plain, Dims, EvictConfig, Method, Order, Pool};
 
 /// Largest padded CoT length the select kernel takes (it keeps three `n`-long arrays in shared
 /// memory; a device with less shared memory than that needs falls back to tensor ops).
@@ -70,6 +70,40 @@ fn cube_sum(red: &mut Shared<[f32]>, value: f32, #[comptime] threads: usize) -> 
     let out = red[0];
     sync_cube();
     out
+}
+
+/// In place, over the positions this unit owns (`tid + t·threads`): softmax across the cube of
+/// the entries at positions `< limit`; the others become 0 (and a `limit` of 0 gives all 0).
+#[cube]
+fn cube_softmax(
+    red: &mut Shared<[f32]>, values: &mut Array<f32>, limit: usize, #[comptime] per: usize, #[comptime] threads: usize,
+) {
+    let tid = UNIT_POS_X as usize;
+    let mut local_max = f32::new(-1.0e30);
+    #[unroll]
+    for t in 0..per {
+        if tid + t * threads < limit && values[t] > local_max {
+            local_max = values[t];
+        }
+    }
+    let mx = cube_max(red, local_max, threads);
+    let mut local_sum = f32::new(0.0);
+    #[unroll]
+    for t in 0..per {
+        let mut p = f32::new(0.0);
+        if tid + t * threads < limit {
+            p = f32::exp(values[t] - mx);
+        }
+        values[t] = p;
+        local_sum += p;
+    }
+    let total = cube_sum(red, local_sum, threads);
+    #[unroll]
+    for t in 0..per {
+        if tid + t * threads < limit {
+            values[t] = values[t] / total;
+        }
+    }
 }
 
 /// Scores, ranks and slots of one (example, layer·KV head) per cube (`CUBE_POS_X` = layer·KV
@@ -170,7 +204,6 @@ fn select_kernel(
             // reductions stay in uniform control flow.
             for j in 0..a {
                 let row_valid = j < na;
-                let mut local_max = f32::new(-1.0e30);
                 #[unroll]
                 for t in 0..per {
                     let i = tid + t * threads;
@@ -205,29 +238,13 @@ fn select_kernel(
                         l = pooled * inv_sqrt_d;
                     }
                     logit[t] = l;
-                    if l > local_max {
-                        local_max = l;
-                    }
                 }
-                let mx = cube_max(&mut red, local_max, threads);
-                let mut local_sum = f32::new(0.0);
+                // Padded answer rows (j ≥ na) take part with no valid entry: barriers stay uniform.
+                let limit = if row_valid { nv } else { 0usize };
+                cube_softmax(&mut red, &mut logit, limit, per, threads);
                 #[unroll]
                 for t in 0..per {
-                    let i = tid + t * threads;
-                    let mut p = f32::new(0.0);
-                    if i < nv && row_valid {
-                        p = f32::exp(logit[t] - mx);
-                    }
-                    logit[t] = p;
-                    local_sum += p;
-                }
-                let total = cube_sum(&mut red, local_sum, threads);
-                #[unroll]
-                for t in 0..per {
-                    let i = tid + t * threads;
-                    if i < nv && row_valid {
-                        acc[t] += logit[t] / total;
-                    }
+                    acc[t] += logit[t];
                 }
             }
             #[unroll]
@@ -295,7 +312,6 @@ fn select_kernel(
                 }
             }
             let mut neg = Array::<f32>::new(per);
-            let mut local_max = f32::new(-1.0e30);
             #[unroll]
             for t in 0..per {
                 let i = tid + t * threads;
@@ -305,26 +321,11 @@ fn select_kernel(
                     v = -(sim[t] * inv_norm[i]) / f32::cast_from(nv as u32);
                 }
                 neg[t] = v;
-                if v > local_max {
-                    local_max = v;
-                }
             }
-            let mx = cube_max(&mut red, local_max, threads);
-            let mut local_sum = f32::new(0.0);
+            cube_softmax(&mut red, &mut neg, nv, per, threads);
             #[unroll]
             for t in 0..per {
-                let i = tid + t * threads;
-                let mut p = f32::new(0.0);
-                if i < nv {
-                    p = f32::exp(neg[t] - mx);
-                }
-                neg[t] = p;
-                local_sum += p;
-            }
-            let total = cube_sum(&mut red, local_sum, threads);
-            #[unroll]
-            for t in 0..per {
-                score[t] += (1.0f32 - lambda) * (neg[t] / total);
+                score[t] += (1.0f32 - lambda) * neg[t];
             }
         }
 
@@ -461,16 +462,10 @@ pub fn evict_tuned(
     k: Tensor<4>, v: Tensor<4>, q: Tensor<4>, cot_lens: &[usize], ans_lens: &[usize], cfg: &EvictConfig,
     tuning: Option<Tuning>,
 ) -> Option<EvictedTensors> {
-    let [b, x, n, d] = k.dims();
-    let [qb, qh, a, qd] = q.dims();
-    assert!(qb == b && qd == d && qh % x == 0, "queries {:?} do not fit keys {:?}", q.dims(), k.dims());
-    assert_eq!(v.dims(), k.dims(), "values and keys differ in shape");
-    assert!(cot_lens.len() == b && ans_lens.len() == b, "one length per example");
-    assert!(cot_lens.iter().all(|&l| l <= n) && ans_lens.iter().all(|&l| l <= a), "length beyond padding");
+    let Dims { b, x, n, d, a, r } = Dims::check(&k, &v, &q, cot_lens, ans_lens);
     if n > MAX_N || n == 0 || b == 0 || x == 0 || d == 0 {
         return None;
     }
-    let r = qh / x;
     let m = cfg.m;
     let dtype = k.dtype();
     let autodiff = k.device().is_autodiff();

@@ -133,6 +133,36 @@ pub struct BatchEvicted {
     pub mask: Vec<bool>,
 }
 
+/// The sizes of one eviction call, checked once for every implementation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Dims {
+    pub b: usize,
+    pub x: usize,
+    pub n: usize,
+    pub d: usize,
+    pub a: usize,
+    pub r: usize,
+}
+
+impl Dims {
+    /// K, V `[b, x, n, d]`, queries `[b, x·r, a, d]`, one CoT and answer length per example.
+    ///
+    /// # Panics
+    /// If shapes disagree or a length exceeds its padded size.
+    pub fn check(
+        k: &burn::tensor::Tensor<4>, v: &burn::tensor::Tensor<4>, q: &burn::tensor::Tensor<4>, cot_lens: &[usize],
+        ans_lens: &[usize],
+    ) -> Self {
+        let [b, x, n, d] = k.dims();
+        let [qb, qh, a, qd] = q.dims();
+        assert!(qb == b && qd == d && x > 0 && qh % x == 0, "queries {:?} do not fit keys {:?}", q.dims(), k.dims());
+        assert_eq!(v.dims(), k.dims(), "values and keys differ in shape");
+        assert!(cot_lens.len() == b && ans_lens.len() == b, "one length per example");
+        assert!(cot_lens.iter().all(|&l| l <= n) && ans_lens.iter().all(|&l| l <= a), "length beyond padding");
+        Dims { b, x, n, d, a, r: qh / x }
+    }
+}
+
 /// Which implementation [`evict`] ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path {

@@ -48,13 +48,7 @@ fn host_tensor<const D: usize>(data: Vec<f32>, shape: [usize; D], device: &Devic
 /// # Panics
 /// If shapes disagree or a length exceeds its padded size.
 pub fn evict(k: Tensor<4>, v: Tensor<4>, q: Tensor<4>, cot_lens: &[usize], ans_lens: &[usize], cfg: &EvictConfig) -> EvictedTensors {
-    let [b, x, n, d] = k.dims();
-    let [qb, qh, a, qd] = q.dims();
-    assert!(qb == b && qd == d && qh % x == 0, "queries {:?} do not fit keys {:?}", q.dims(), k.dims());
-    assert_eq!(v.dims(), k.dims(), "values and keys differ in shape");
-    assert!(cot_lens.len() == b && ans_lens.len() == b, "one length per example");
-    assert!(cot_lens.iter().all(|&l| l <= n) && ans_lens.iter().all(|&l| l <= a), "length beyond padding");
-    let r = qh / x;
+    let super::Dims { b, x, n, d, r, .. } = super::Dims::check(&k, &v, &q, cot_lens, ans_lens);
     let m = cfg.m;
     let device = k.device();
 
