@@ -31,9 +31,10 @@ use super::{plain, Dims, EvictConfig, Method, Order, Pool};
 pub const MAX_N: usize = 2048;
 
 
-/// Cube-wide max of one value per unit, through `red` (one slot per unit).
+/// Cube-wide max (`max = true`) or sum of one value per unit, through `red` (one slot per
+/// unit); every unit gets the result.
 #[cube]
-fn cube_max(red: &mut Shared<[f32]>, value: f32, #[comptime] threads: usize) -> f32 {
+fn cube_reduce(red: &mut Shared<[f32]>, value: f32, #[comptime] threads: usize, #[comptime] max: bool) -> f32 {
     let tid = UNIT_POS_X as usize;
     red[tid] = value;
     sync_cube();
@@ -41,28 +42,13 @@ fn cube_max(red: &mut Shared<[f32]>, value: f32, #[comptime] threads: usize) -> 
     while stride > 0 {
         if tid < stride {
             let other = red[tid + stride];
-            if other > red[tid] {
-                red[tid] = other;
+            if comptime![max] {
+                if other > red[tid] {
+                    red[tid] = other;
+                }
+            } else {
+                red[tid] += other;
             }
-        }
-        sync_cube();
-        stride /= 2;
-    }
-    let out = red[0];
-    sync_cube();
-    out
-}
-
-/// Cube-wide sum of one value per unit, through `red`.
-#[cube]
-fn cube_sum(red: &mut Shared<[f32]>, value: f32, #[comptime] threads: usize) -> f32 {
-    let tid = UNIT_POS_X as usize;
-    red[tid] = value;
-    sync_cube();
-    let mut stride = (threads / 2).runtime();
-    while stride > 0 {
-        if tid < stride {
-            red[tid] += red[tid + stride];
         }
         sync_cube();
         stride /= 2;
@@ -86,7 +72,7 @@ fn cube_softmax(
             local_max = values[t];
         }
     }
-    let mx = cube_max(red, local_max, threads);
+    let mx = cube_reduce(red, local_max, threads, true);
     let mut local_sum = f32::new(0.0);
     #[unroll]
     for t in 0..per {
@@ -97,7 +83,7 @@ fn cube_softmax(
         values[t] = p;
         local_sum += p;
     }
-    let total = cube_sum(red, local_sum, threads);
+    let total = cube_reduce(red, local_sum, threads, false);
     #[unroll]
     for t in 0..per {
         if tid + t * threads < limit {
