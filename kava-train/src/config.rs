@@ -169,6 +169,8 @@ pub struct OptimConfig {
     /// Fraction of the steps spent warming up (then cosine decay to 0).
     pub warmup_frac: f64,
     pub epochs: usize,
+    /// Stop after this many optimizer steps (0: `epochs` decide); the schedule spans them.
+    pub max_steps: usize,
     /// Examples per forward/backward.
     pub micro_batch: usize,
     /// Examples per optimizer step (gradient accumulation over micro-batches).
@@ -176,7 +178,8 @@ pub struct OptimConfig {
     /// Global-norm gradient clipping (0: off).
     pub grad_clip: f64,
     pub seed: u64,
-    /// Compute dtype: `bf16` or `f32`.
+    /// Compute dtype. Only `f32` is implemented (kava's model runs in f32 on every backend);
+    /// `bf16` is accepted by the parser and refused by validation with that explanation.
     pub dtype: String,
 }
 
@@ -187,11 +190,12 @@ impl Default for OptimConfig {
             weight_decay: 0.1,
             warmup_frac: 0.03,
             epochs: 10,
+            max_steps: 0,
             micro_batch: 16,
             effective_batch: 128,
             grad_clip: 2.0,
             seed: 42,
-            dtype: "bf16".into(),
+            dtype: "f32".into(),
         }
     }
 }
@@ -202,11 +206,17 @@ pub struct CheckpointConfig {
     pub dir: PathBuf,
     /// Write a checkpoint every this many optimizer steps (0: only at the end).
     pub every: usize,
+    /// Evaluate on `data.valid` every this many steps (0: only at the end).
+    pub eval_every: usize,
+    /// Questions of `data.valid` used by each evaluation (0: all).
+    pub eval_limit: usize,
+    /// CoT decoding cap of evaluations in CoT mode.
+    pub eval_max_cot_tokens: usize,
 }
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { dir: PathBuf::from("runs/kava"), every: 200 }
+        Self { dir: PathBuf::from("runs/kava"), every: 200, eval_every: 0, eval_limit: 200, eval_max_cot_tokens: 256 }
     }
 }
 
@@ -406,8 +416,13 @@ impl TrainConfig {
         if !["position", "score"].contains(&self.evict.order.as_str()) {
             return bad("evict.order", format!("`{}`: expected position or score", self.evict.order));
         }
-        if !["bf16", "f32"].contains(&self.optim.dtype.as_str()) {
-            return bad("optim.dtype", format!("`{}`: expected bf16 or f32", self.optim.dtype));
+        match self.optim.dtype.as_str() {
+            "f32" => {}
+            "bf16" => return bad("optim.dtype", "bf16 compute is not implemented yet (kava runs f32); use f32".into()),
+            other => return bad("optim.dtype", format!("`{other}`: expected f32 (bf16 is not implemented yet)")),
+        }
+        if self.loss.kv_pre_rope {
+            return bad("loss.kv_pre_rope", "pre-RoPE keys are not captured yet; only post-RoPE keys (the default) are implemented".into());
         }
         if self.optim.micro_batch == 0 || self.optim.effective_batch % self.optim.micro_batch != 0 {
             return bad("optim.effective_batch", format!("{} must be a positive multiple of micro_batch {}", self.optim.effective_batch, self.optim.micro_batch));

@@ -117,3 +117,11 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], tol: f32) {
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Serialises the tests that draw from a backend's random-number generator (LoRA init, dropout):
+/// burn seeds it per device or globally, so two such tests running at once would perturb each
+/// other's draws and break exact-reproducibility checks.
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

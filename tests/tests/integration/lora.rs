@@ -15,6 +15,7 @@ fn logits(model: &Model, ids: &[u32], device: &kava::burn::tensor::Device) -> Ve
 
 #[test]
 fn lora_merge_equals_the_unmerged_forward() {
+    let _rng = kava_tests::rng_lock();
     for case in CASES {
         let ids = Expected::load(case).prompt_ids(0);
         for (backend, device) in devices() {

@@ -9,4 +9,5 @@ mod latent;
 mod lora;
 mod parity;
 mod real_models;
+mod train_loop;
 mod training;

@@ -1,0 +1,295 @@
+//! `kava-train`: train KaVa and its baselines (method.md §3), evaluate, export, plot.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kava::load::safetensors::StoreDtype;
+use kava::{Backend, Mode};
+use kava_train::config::{Method, TrainConfig};
+use kava_train::train::run::{run, RunOptions};
+use kava_train::train::{evaluate, Session};
+
+#[derive(Parser)]
+#[command(
+    name = "kava-train",
+    version,
+    about = "Train, evaluate and export KaVa latent-reasoning models"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// A TOML configuration file.
+    #[arg(long, conflicts_with = "preset")]
+    config: Option<PathBuf>,
+    /// A named preset (e.g. smollm2-135m-aug, llama3.2-1b-aug; see `kava-train presets`).
+    #[arg(long)]
+    preset: Option<String>,
+    /// cot, nocot, pause, codi, pccot or kava (applies that method's preset of M, T and losses).
+    #[arg(long)]
+    method: Option<String>,
+    /// `section.field=value` overrides, applied last (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<TrainConfig> {
+        let mut cfg = match (&self.config, &self.preset) {
+            (Some(p), _) => TrainConfig::from_file(p)?,
+            (None, Some(name)) => TrainConfig::preset(name)?,
+            (None, None) => TrainConfig::default(),
+        };
+        if let Some(m) = &self.method {
+            let method = Method::ALL
+                .into_iter()
+                .find(|x| x.name() == m)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--method `{m}`: expected one of cot, nocot, pause, codi, pccot, kava"
+                    )
+                })?;
+            cfg = cfg.with_method(method);
+        }
+        Ok(cfg.with_overrides(&self.overrides)?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train (writes checkpoints, metrics.jsonl and, at the end, the merged model to <dir>/final).
+    Train {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// cpu, wgpu or cuda (default: the best one compiled in and working here).
+        #[arg(long)]
+        backend: Option<Backend>,
+        /// Continue from the latest checkpoint in checkpoint.dir.
+        #[arg(long)]
+        resume: bool,
+        /// Stop after this many steps of this invocation (the schedule still spans the run).
+        #[arg(long)]
+        stop_after: Option<usize>,
+        /// Print the resolved configuration and exit.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Accuracy and efficiency of a model directory on an evaluation set (per mode).
+    Eval {
+        #[arg(long)]
+        model: PathBuf,
+        /// GSM8k JSONL, GSM8k-Aug text, GSM-Hard JSONL or SVAMP JSON.
+        #[arg(long)]
+        data: PathBuf,
+        /// latent, cot, nocot, or a comma-separated list.
+        #[arg(long, default_value = "latent")]
+        mode: String,
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value_t = 16)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 256)]
+        max_cot_tokens: usize,
+        #[arg(long)]
+        backend: Option<Backend>,
+    },
+    /// Merge a checkpoint's adapters into the base model: an HF directory + kava.json.
+    Export {
+        /// A checkpoint directory or a run directory (its latest checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// f32, f16 or bf16 (model.safetensors).
+        #[arg(long, default_value = "f32")]
+        dtype: String,
+    },
+    /// Render metrics.jsonl as an SVG of the loss terms and the accuracy.
+    Plot {
+        /// metrics.jsonl (or a run directory holding one).
+        #[arg(long)]
+        metrics: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write synthetic GSM8k-style problems: train/test splits sharing no question, as
+    /// GSM8k-Aug text (train.txt, test.txt) and GSM8k JSONL (train.jsonl, test.jsonl).
+    Synth {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20000)]
+        train: usize,
+        #[arg(long, default_value_t = 500)]
+        test: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// List the configuration presets.
+    Presets,
+}
+
+fn device(backend: Option<Backend>) -> anyhow::Result<(Backend, kava::burn::tensor::Device)> {
+    Ok(match backend {
+        Some(b) => (b, b.device()?),
+        None => Backend::best()?,
+    })
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kava-train: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Train {
+            config,
+            backend,
+            resume,
+            stop_after,
+            dry_run,
+        } => {
+            let cfg = config.load()?;
+            if dry_run {
+                print!("{}", cfg.to_toml());
+                return Ok(());
+            }
+            let (backend, device) = device(backend)?;
+            eprintln!("kava-train: backend {backend}");
+            let summary = run(
+                cfg,
+                device,
+                &RunOptions {
+                    resume,
+                    stop_after,
+                    ..Default::default()
+                },
+            )?;
+            if let Some(last) = summary.steps.last() {
+                let n = summary.steps.len() as f64;
+                let tps = summary.steps.iter().map(|m| m.tokens_per_s).sum::<f64>() / n;
+                println!(
+                    "kava-train: {} steps, final loss {:.4}, mean {:.0} tokens/s, run dir {}",
+                    last.step,
+                    last.loss,
+                    tps,
+                    summary.dir.display()
+                );
+            }
+            Ok(())
+        }
+        Command::Eval {
+            model,
+            data,
+            mode,
+            limit,
+            batch_size,
+            max_cot_tokens,
+            backend,
+        } => {
+            let (backend, device) = device(backend)?;
+            let model_dir = model;
+            let model = kava::Model::load(&model_dir, &device)?;
+            let set = kava::eval::load_eval_set(&data)?;
+            if !set.skipped.is_empty() {
+                eprintln!(
+                    "{}: skipped {} malformed records (first: line {}: {})",
+                    data.display(),
+                    set.skipped.len(),
+                    set.skipped[0].line,
+                    set.skipped[0].reason
+                );
+            }
+            let items = &set.items[..limit.unwrap_or(usize::MAX).min(set.items.len())];
+            for m in mode.split(',') {
+                let m: Mode = m.trim().parse()?;
+                let s = evaluate(&model, items, m, batch_size, max_cot_tokens)?;
+                println!(
+                    "kava-train eval | {} | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} | {:.3} s/question",
+                    model_dir.display(), data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.seconds
+                );
+            }
+            Ok(())
+        }
+        Command::Export {
+            checkpoint,
+            out,
+            dtype,
+        } => {
+            let dtype = match dtype.as_str() {
+                "f32" => StoreDtype::F32,
+                "f16" => StoreDtype::F16,
+                "bf16" => StoreDtype::BF16,
+                other => anyhow::bail!("--dtype `{other}`: expected f32, f16 or bf16"),
+            };
+            let ck = kava_train::train::checkpoint::resolve(&checkpoint)?;
+            let state_path = ck.join("state.json");
+            let state: kava_train::train::checkpoint::State =
+                serde_json::from_slice(&std::fs::read(&state_path)?)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?;
+            let cfg = TrainConfig::from_toml(&state.config, &state_path.display().to_string())?;
+            let device = Backend::Cpu.device()?;
+            let mut session = Session::new(cfg, device, vec![])?;
+            session.load_checkpoint(&ck)?;
+            session.export(&out, dtype)?;
+            println!(
+                "kava-train: exported {} (step {}) to {}",
+                ck.display(),
+                state.step,
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Plot { metrics, out } => {
+            let path = if metrics.is_dir() {
+                metrics.join("metrics.jsonl")
+            } else {
+                metrics
+            };
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let svg = kava_train::plot::render(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            kava::api::write_atomic(&out, svg.as_bytes())?;
+            println!("kava-train: wrote {}", out.display());
+            Ok(())
+        }
+        Command::Synth {
+            out,
+            train,
+            test,
+            seed,
+        } => {
+            use kava_train::synth;
+            std::fs::create_dir_all(&out)?;
+            let (tr, te) = synth::train_test(seed, train, test);
+            synth::write_aug(&out.join("train.txt"), &tr)?;
+            synth::write_aug(&out.join("test.txt"), &te)?;
+            synth::write_jsonl(&out.join("train.jsonl"), &tr)?;
+            synth::write_jsonl(&out.join("test.jsonl"), &te)?;
+            println!(
+                "kava-train: wrote {} train and {} test problems (seed {seed}) to {}",
+                tr.len(),
+                te.len(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Presets => {
+            for p in kava_train::config::PRESETS {
+                println!("{p}");
+            }
+            Ok(())
+        }
+    }
+}

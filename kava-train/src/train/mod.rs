@@ -1,0 +1,370 @@
+//! The training loop (the `kava-train` issue): a [`Session`] holds the model on an autodiff
+//! device with its adapters, the optimizer and the data stream; [`Session::train_step`] runs one
+//! optimizer step (micro-batches → [`step::step_loss`] → backward → accumulate → global-norm clip
+//! → AdamW at the scheduled learning rate). Checkpoints ([`checkpoint`]) hold exactly what a
+//! resumed run needs to continue bit-for-bit: trainable values, optimizer moments and the step
+//! (the data order and the dropout seeds are functions of the seed and the step).
+
+pub mod checkpoint;
+pub mod params;
+pub mod run;
+pub mod schedule;
+pub mod step;
+
+use std::time::Instant;
+
+use kava::burn::module::Module;
+use kava::burn::tensor::{Device, Tensor};
+use kava::latent::LatentReasoner;
+use kava::Model;
+
+use crate::config::{Method, TrainConfig};
+use crate::data::{Example, SpecialIds, Tokenize};
+use params::{Accumulator, AdamW, Optimizer, Trainable};
+
+/// kava's tokenizer as the data layouts need it (no special tokens added by the encoder).
+pub struct TokenizerAdapter<'a> {
+    pub tokenizer: &'a kava::Tokenizer,
+    pub eos: u32,
+}
+
+impl Tokenize for TokenizerAdapter<'_> {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        // Encoding plain text cannot fail with a tokenizer that loaded; a failure is a bug.
+        self.tokenizer
+            .encode(text, false)
+            .unwrap_or_else(|e| panic!("tokenizing {text:?}: {e}"))
+    }
+    fn bos(&self) -> Option<u32> {
+        self.tokenizer.bos_added()
+    }
+    fn eos(&self) -> u32 {
+        self.eos
+    }
+}
+
+/// Errors of a training session.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Kava(#[from] kava::Error),
+    #[error("{path}: {message}")]
+    Checkpoint {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("{0}")]
+    Data(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Measured figures of one optimizer step.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct StepMetrics {
+    /// 1-based optimizer step.
+    pub step: usize,
+    pub epoch: f64,
+    pub lr: f64,
+    /// The weighted total loss (mean over micro-batches).
+    pub loss: f64,
+    pub ce_student: f64,
+    pub ce_teacher: f64,
+    pub codi: f64,
+    pub kv: f64,
+    pub grad_norm: f64,
+    pub clip_scale: f64,
+    /// Sequence tokens of the step (see [`step::StepLoss::tokens`]).
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+/// A training run in memory.
+pub struct Session {
+    pub cfg: TrainConfig,
+    pub model: Model,
+    pub opt: Optimizer,
+    pub sp: SpecialIds,
+    pub eos: u32,
+    pub train: Vec<Example>,
+    pub total_steps: usize,
+    /// The plain (non-autodiff) device.
+    pub device: Device,
+    /// Which eviction implementation ran last (KaVa only).
+    pub evict_path: Option<shaders::evict::Path>,
+}
+
+/// Deterministic 64-bit mix (SplitMix64 finaliser) for seeds derived from (seed, step, …).
+pub fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The order of the examples in epoch `epoch`: a seeded Fisher–Yates shuffle.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut s = mix(seed ^ mix(epoch as u64 + 1));
+    for i in (1..n).rev() {
+        s = mix(s);
+        let j = (s % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+impl Session {
+    /// Loads the base model onto `device` (with autodiff), gives it latent tokens and LoRA
+    /// adapters as `cfg` says and sets up the optimizer. `train` may be empty for a session that
+    /// only restores a checkpoint to export it.
+    pub fn new(cfg: TrainConfig, device: Device, train: Vec<Example>) -> Result<Self, TrainError> {
+        let ad = device.clone().autodiff();
+        // Adapter init and the new rows are drawn from the seeded device RNG.
+        device.seed(cfg.optim.seed);
+        let mut model = Model::load(&cfg.model, &ad)?;
+        let latent = &cfg.latent;
+        model.attach_latents(
+            latent.num_latents.max(1),
+            latent.num_iterations,
+            latent.use_projection,
+        )?;
+        let reasoner = model.latent.as_ref().expect("attached");
+        let c = &reasoner.config;
+        // The latent tokens were appended to the tokenizer: every row from the first of them on
+        // is new (rows past the tokenizer's vocabulary, if the checkpoint had spare ones, are
+        // never used, so training them is harmless).
+        let new_rows_from = [c.bot_id, c.eot_id, c.lat_id, c.pad_id]
+            .into_iter()
+            .min()
+            .unwrap_or(0) as usize;
+        let sp = SpecialIds {
+            bot: c.bot_id,
+            eot: c.eot_id,
+            lat: c.lat_id,
+            pad: c.pad_id,
+        };
+        let eos = *model.stop_tokens.first().ok_or_else(|| {
+            TrainError::Data(format!(
+                "{}: the model has no EOS token",
+                cfg.model.display()
+            ))
+        })?;
+        let full = cfg.lora.full_finetune;
+        if !full {
+            model
+                .transformer
+                .attach_lora(cfg.lora.rank, cfg.lora.alpha, cfg.lora.dropout);
+        }
+        let trainable = Trainable {
+            full,
+            new_rows_from,
+        };
+        model.transformer = params::freeze(model.transformer, "", &trainable);
+        let mut infos = params::trainable_params(&model.transformer, "", &trainable);
+        if let Some(r) = model.latent.as_mut() {
+            if let Some(p) = r.projection.take() {
+                let p = params::freeze(p, "projection", &trainable);
+                infos.extend(params::trainable_params(&p, "projection", &trainable));
+                r.projection = Some(p);
+            }
+        }
+        let opt = Optimizer::new(
+            infos,
+            AdamW {
+                weight_decay: cfg.optim.weight_decay,
+                ..AdamW::default()
+            },
+            new_rows_from,
+        );
+        let total_steps = schedule::total_steps(&cfg.optim, train.len());
+        Ok(Self {
+            cfg,
+            model,
+            opt,
+            sp,
+            eos,
+            train,
+            total_steps,
+            device,
+            evict_path: None,
+        })
+    }
+
+    fn reasoner(&self) -> &LatentReasoner {
+        self.model
+            .latent
+            .as_ref()
+            .expect("a session always has latents")
+    }
+
+    /// The examples of optimizer step `step` (0-based): the next `effective_batch` of the
+    /// seeded per-epoch order, running on into the next epoch.
+    pub fn step_examples(&self, step: usize) -> Vec<usize> {
+        let n = self.train.len();
+        let eb = self.cfg.optim.effective_batch;
+        let mut out = Vec::with_capacity(eb);
+        let mut cached: Option<(usize, Vec<usize>)> = None;
+        for s in step * eb..(step + 1) * eb {
+            let epoch = s / n;
+            if cached.as_ref().map(|c| c.0) != Some(epoch) {
+                cached = Some((epoch, epoch_order(n, self.cfg.optim.seed, epoch)));
+            }
+            out.push(cached.as_ref().expect("set").1[s % n]);
+        }
+        out
+    }
+
+    /// Runs optimizer step `self.opt.step + 1` and returns its metrics.
+    pub fn train_step(&mut self) -> StepMetrics {
+        let t0 = Instant::now();
+        let step = self.opt.step as usize; // 0-based index of this step
+        let idx = self.step_examples(step);
+        let mb = self.cfg.optim.micro_batch;
+        let n_micro = idx.len().div_ceil(mb);
+        let tok = TokenizerAdapter {
+            tokenizer: &self.model.tokenizer,
+            eos: self.eos,
+        };
+        let mut acc = Accumulator::default();
+        let mut terms: Option<Tensor<1>> = None;
+        let mut totals: Option<Tensor<1>> = None;
+        let mut tokens = 0;
+        for (k, chunk) in idx.chunks(mb).enumerate() {
+            // Dropout masks are a function of (seed, step, micro-batch): a resumed run draws
+            // the same ones.
+            self.device.seed(mix(
+                self.cfg.optim.seed ^ mix((step as u64) << 16 | k as u64)
+            ));
+            let examples: Vec<&Example> = chunk.iter().map(|&i| &self.train[i]).collect();
+            let out = step::step_loss(
+                &self.model.transformer,
+                self.reasoner(),
+                &self.cfg,
+                &examples,
+                &tok,
+                &self.sp,
+            );
+            tokens += out.tokens;
+            if out.evict_path.is_some() {
+                self.evict_path = out.evict_path;
+            }
+            let scaled = out.total.clone().div_scalar(n_micro as f64);
+            let mut grads = scaled.backward();
+            acc.add(&self.model.transformer, &mut grads, &self.opt.index);
+            if let Some(p) = &self.reasoner().projection {
+                acc.add(p, &mut grads, &self.opt.index);
+            }
+            let t = out.terms.inner();
+            let l = out.total.detach().inner();
+            terms = Some(terms.map_or(t.clone(), |a| a + t));
+            totals = Some(totals.map_or(l.clone(), |a| a + l));
+        }
+        self.opt.begin_step();
+        let lr = schedule::lr_at(&self.cfg.optim, self.total_steps, self.opt.step as usize);
+        let (mut grads, rep) = self.opt.prepare(acc, self.cfg.optim.grad_clip);
+        self.model.transformer = self
+            .opt
+            .apply(self.model.transformer.clone(), &mut grads, lr);
+        if let Some(r) = self.model.latent.as_mut() {
+            if let Some(p) = r.projection.take() {
+                r.projection = Some(self.opt.apply(p, &mut grads, lr));
+            }
+        }
+        let terms = params::to_host(
+            terms
+                .expect("at least one micro-batch")
+                .div_scalar(n_micro as f64),
+        );
+        let loss = params::to_host(
+            totals
+                .expect("at least one micro-batch")
+                .div_scalar(n_micro as f64),
+        )[0] as f64;
+        let seconds = t0.elapsed().as_secs_f64();
+        StepMetrics {
+            step: step + 1,
+            epoch: ((step + 1) * self.cfg.optim.effective_batch) as f64 / self.train.len() as f64,
+            lr,
+            loss,
+            ce_student: terms[0] as f64,
+            ce_teacher: terms[1] as f64,
+            codi: terms[2] as f64,
+            kv: terms[3] as f64,
+            grad_norm: rep.grad_norm,
+            clip_scale: rep.clip_scale,
+            tokens,
+            seconds,
+            tokens_per_s: tokens as f64 / seconds.max(1e-9),
+        }
+    }
+
+    /// An inference copy of the current model (plain device, adapters merged, no dropout), as
+    /// `kava solve` would load it after export.
+    pub fn inference_model(&self) -> Model {
+        let mut transformer = self.model.transformer.valid();
+        transformer.merge_lora();
+        let mut m = Model::new(transformer, self.model.tokenizer.clone());
+        m.stop_tokens = self.model.stop_tokens.clone();
+        let r = self.reasoner();
+        m.latent = Some(LatentReasoner::new(
+            r.config.clone(),
+            r.projection.as_ref().map(|p| p.valid()),
+        ));
+        m
+    }
+
+    /// Writes the merged model as an HF directory plus `kava.json` (the export).
+    pub fn export(
+        &self,
+        dir: &std::path::Path,
+        dtype: kava::load::safetensors::StoreDtype,
+    ) -> Result<(), TrainError> {
+        self.inference_model().save(dir, dtype)?;
+        Ok(())
+    }
+
+    /// Whether the method answers through latents (else CoT / No-CoT decoding is its mode).
+    pub fn eval_modes(&self) -> Vec<kava::Mode> {
+        match self.cfg.method {
+            Method::Cot => vec![kava::Mode::Cot],
+            Method::Nocot => vec![kava::Mode::NoCot],
+            _ => vec![kava::Mode::Latent],
+        }
+    }
+}
+
+/// Accuracy and efficiency of `model` on `items` in `mode` (kava's solver and scorer).
+pub fn evaluate(
+    model: &Model,
+    items: &[kava::eval::EvalItem],
+    mode: kava::Mode,
+    batch: usize,
+    max_cot_tokens: usize,
+) -> Result<kava::eval::Summary, TrainError> {
+    let opts = kava::solve::SolveOptions {
+        max_cot_tokens,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let mut solutions = Vec::with_capacity(items.len());
+    for chunk in items.chunks(batch.max(1)) {
+        let qs: Vec<&str> = chunk.iter().map(|i| i.question.as_str()).collect();
+        solutions.extend(model.solve_batch(&qs, mode, &opts, &mut |_, _| {})?);
+    }
+    let golds: Vec<f64> = items.iter().map(|i| i.gold).collect();
+    Ok(kava::eval::Summary::of(
+        &solutions,
+        &golds,
+        t.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Number of parameters of a module (all, trainable or not).
+pub fn num_params<M: Module>(m: &M) -> usize {
+    m.num_params()
+}

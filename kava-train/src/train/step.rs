@@ -1,0 +1,305 @@
+//! One training step's loss (method.md §3) for a micro-batch of examples, for every method of
+//! §3.1 through one code path: the teacher pass with captures (CE_teacher, the L_CODI targets and
+//! the CoT cache), eviction of that cache through `shaders` (§4), the student through kava's own
+//! [`LatentReasoner`] (init pass + T Jacobi passes) and its answer pass on the resulting cache
+//! (CE_student, the student side of L_CODI and L_KV). Which parts run follows from the method.
+
+use kava::burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use kava::latent::LatentReasoner;
+use kava::model::{ids_tensor, Capture, Output, Transformer};
+use shaders::evict::{self, EvictConfig, Order, Pool};
+
+use crate::config::{EvictMethod, Method, TrainConfig};
+use crate::data::{
+    nocot_seq, student_seq, teacher_seq, Batch, Example, Padded, SpecialIds, StudentSeq, Tokenize,
+};
+use crate::objective::{codi_loss, cross_entropy, kv_loss};
+
+/// The loss of one micro-batch: the weighted total (what backpropagates) and its terms.
+pub struct StepLoss {
+    pub total: Tensor<1>,
+    /// `[ce_student, ce_teacher, codi, kv]`, each 0 where the method has no such term.
+    pub terms: Tensor<1>,
+    /// Real (non-padding) tokens of the sequences of this micro-batch: teacher and student
+    /// (question, `<bot>`, M latents, tail) each counted once.
+    pub tokens: usize,
+    /// Which eviction implementation ran (KaVa only).
+    pub evict_path: Option<evict::Path>,
+}
+
+/// Names of [`StepLoss::terms`], in order.
+pub const TERMS: [&str; 4] = ["ce_student", "ce_teacher", "codi", "kv"];
+
+/// What a method runs.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    teacher: bool,
+    student: bool,
+    nocot: bool,
+    codi: bool,
+    kv: bool,
+}
+
+impl Plan {
+    fn of(cfg: &TrainConfig) -> Self {
+        let m = cfg.method;
+        let latent = matches!(
+            m,
+            Method::Pause | Method::Codi | Method::Pccot | Method::Kava
+        );
+        Plan {
+            teacher: matches!(m, Method::Cot | Method::Codi | Method::Pccot | Method::Kava),
+            student: latent,
+            nocot: m == Method::Nocot,
+            codi: latent && m != Method::Pause && cfg.loss.alpha_codi > 0.0,
+            kv: m == Method::Kava && cfg.loss.alpha_kv > 0.0,
+        }
+    }
+}
+
+/// `[b, t]` targets and mask from per-row `(position, target id)` pairs.
+fn ce_tensors(
+    pairs: &[Vec<(usize, u32)>],
+    t: usize,
+    device: &Device,
+) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+    let b = pairs.len();
+    let mut ids = vec![0i64; b * t];
+    let mut mask = vec![false; b * t];
+    for (r, row) in pairs.iter().enumerate() {
+        for &(p, id) in row {
+            ids[r * t + p] = id as i64;
+            mask[r * t + p] = true;
+        }
+    }
+    (
+        Tensor::from_data(TensorData::new(ids, [b, t]), device),
+        Tensor::from_data(TensorData::new(mask, [b, t]), device),
+    )
+}
+
+/// Rows `x[r, pos[r], :]` of `[b, t, c]` → `[b, c]`.
+fn at_positions(x: Tensor<3>, pos: &[usize]) -> Tensor<2> {
+    let [b, _, c] = x.dims();
+    let idx: Vec<i64> = pos.iter().map(|&p| p as i64).collect();
+    let idx =
+        Tensor::<3, Int>::from_data(TensorData::new(idx, [b, 1, 1]), &x.device()).expand([b, 1, c]);
+    x.gather(1, idx).reshape([b, c])
+}
+
+/// `[b, x, t, d]` → `[b, x, w, d]`: per row the positions `start[r] + j` for `j < w`, clamped to
+/// the row's last position `start[r] + len[r] − 1` (entries past a row's length are padding that
+/// eviction never reads).
+fn take_ranges(x: Tensor<4>, start: &[usize], len: &[usize], w: usize) -> Tensor<4> {
+    let [b, h, _, d] = x.dims();
+    let mut idx = Vec::with_capacity(b * w);
+    for (&s, &l) in start.iter().zip(len) {
+        for j in 0..w {
+            idx.push((s + j.min(l.saturating_sub(1))) as i64);
+        }
+    }
+    let idx = Tensor::<4, Int>::from_data(TensorData::new(idx, [b, 1, w, 1]), &x.device())
+        .expand([b, h, w, d]);
+    x.gather(2, idx)
+}
+
+/// The `L` per-layer tensors `[b, g, t, d]` as one `[b, L·g, t, d]` (layer-major).
+fn stack_layers(xs: Vec<Tensor<4>>) -> Tensor<4> {
+    Tensor::cat(xs, 1)
+}
+
+/// The eviction settings of `cfg` for `m` slots.
+pub fn evict_config(cfg: &TrainConfig, m: usize) -> EvictConfig {
+    EvictConfig {
+        m,
+        method: match cfg.evict.method {
+            EvictMethod::Mix => evict::Method::Mix {
+                lambda: cfg.evict.lambda,
+            },
+            EvictMethod::Crop => evict::Method::Crop,
+        },
+        pool: if cfg.evict.pool == "mean" {
+            Pool::Mean
+        } else {
+            Pool::Max
+        },
+        order: if cfg.evict.order == "score" {
+            Order::Score
+        } else {
+            Order::Position
+        },
+    }
+}
+
+/// Hidden states of layers 1..=L (the last post-norm) at one position per row.
+fn layer_states(out: &Output, pos: &[usize]) -> Vec<Tensor<2>> {
+    out.hidden_states[1..]
+        .iter()
+        .map(|h| at_positions(h.clone(), pos))
+        .collect()
+}
+
+/// Sum of real tokens of a padded batch.
+fn real_tokens(p: &Padded) -> usize {
+    p.lens.iter().sum()
+}
+
+/// The loss of one micro-batch under `cfg.method`.
+///
+/// `model` and `reasoner` live on an autodiff device; `tok` tokenizes without special tokens.
+///
+/// # Panics
+/// On an empty batch.
+pub fn step_loss(
+    model: &Transformer,
+    reasoner: &LatentReasoner,
+    cfg: &TrainConfig,
+    examples: &[&Example],
+    tok: &dyn Tokenize,
+    sp: &SpecialIds,
+) -> StepLoss {
+    assert!(!examples.is_empty(), "empty micro-batch");
+    let plan = Plan::of(cfg);
+    let device = model.device();
+    let zero = || Tensor::<1>::zeros([1], &device);
+    let (mut ce_s, mut ce_t, mut codi, mut kv) = (zero(), zero(), zero(), zero());
+    let mut tokens = 0;
+    let mut evict_path = None;
+    let layers = model.layers.len();
+
+    if plan.nocot {
+        let batch = Batch::new(examples.iter().map(|e| nocot_seq(tok, e)).collect(), sp.pad);
+        tokens += real_tokens(&batch.padded);
+        let t = batch.padded.ids[0].len();
+        let out = model.forward(
+            model.embed(ids_tensor(&batch.padded.ids, &device)),
+            Some(&batch.padded.valid),
+            &mut model.new_cache(examples.len()),
+            &Capture::none(),
+        );
+        let (targets, mask) = ce_tensors(&batch.ce_targets(), t, &device);
+        // The no-CoT CE is the "student" term of its method: the answer after a fixed cue.
+        ce_s = cross_entropy(model.logits(out.hidden), targets, mask);
+    }
+
+    // Teacher: `[BOS] Q "\n" C "\n" P A EOS`, with the captures the other terms need.
+    let mut teacher_states = vec![];
+    let mut evicted = None;
+    if plan.teacher {
+        let batch = Batch::new(
+            examples
+                .iter()
+                .map(|e| teacher_seq(tok, e, cfg.data.keep_last_step))
+                .collect(),
+            sp.pad,
+        );
+        tokens += real_tokens(&batch.padded);
+        let t = batch.padded.ids[0].len();
+        let capture = Capture {
+            hidden_states: plan.codi,
+            keys_values: plan.kv,
+            queries: plan.kv,
+            positions: None,
+        };
+        let mut cache = model.new_cache(examples.len());
+        let out = model.forward(
+            model.embed(ids_tensor(&batch.padded.ids, &device)),
+            Some(&batch.padded.valid),
+            &mut cache,
+            &capture,
+        );
+        let (targets, mask) = ce_tensors(&batch.ce_targets(), t, &device);
+        ce_t = cross_entropy(model.logits(out.hidden.clone()), targets, mask);
+        if plan.codi {
+            let pos: Vec<usize> = batch.rows.iter().map(|r| r.distill_pos).collect();
+            teacher_states = layer_states(&out, &pos);
+        }
+        if plan.kv {
+            let m = cfg.latent.num_latents;
+            let cot_start: Vec<usize> = batch.rows.iter().map(|r| r.trace.start).collect();
+            let cot_len: Vec<usize> = batch.rows.iter().map(|r| r.trace.len()).collect();
+            let ans_start: Vec<usize> = batch.rows.iter().map(|r| r.answer_prompt.start).collect();
+            let ans_len: Vec<usize> = batch
+                .rows
+                .iter()
+                .map(|r| r.answer.end - r.answer_prompt.start)
+                .collect();
+            let n_max = cot_len.iter().copied().max().unwrap_or(0).max(1);
+            let a_max = ans_len.iter().copied().max().unwrap_or(1);
+            let k = take_ranges(stack_layers(out.keys), &cot_start, &cot_len, n_max);
+            let v = take_ranges(stack_layers(out.values), &cot_start, &cot_len, n_max);
+            let q = take_ranges(stack_layers(out.queries), &ans_start, &ans_len, a_max);
+            let (e, path) = evict::evict(k, v, q, &cot_len, &ans_len, &evict_config(cfg, m));
+            evict_path = Some(path);
+            evicted = Some(e);
+        }
+    }
+
+    // Student: `[BOS] Q <bot>` + M latents by Jacobi, then `<eot> P A EOS` on that cache.
+    if plan.student {
+        let rows: Vec<StudentSeq> = examples
+            .iter()
+            .map(|e| student_seq(tok, sp.eot, e))
+            .collect();
+        let questions: Vec<Vec<u32>> = rows.iter().map(|r| r.question_ids.clone()).collect();
+        let m = reasoner.config.num_latents;
+        tokens += questions.iter().map(|q| q.len() + 1 + m).sum::<usize>();
+        let capture = Capture {
+            keys_values: plan.kv,
+            ..Capture::none()
+        };
+        let latents = reasoner.reason(model, &questions, &capture);
+        let tails = crate::data::pad_right(
+            &rows
+                .iter()
+                .map(|r| r.tail_ids.as_slice())
+                .collect::<Vec<_>>(),
+            sp.pad,
+        );
+        tokens += real_tokens(&tails);
+        let t = tails.ids[0].len();
+        let mut cache = latents.cache;
+        let out = model.forward(
+            model.embed(ids_tensor(&tails.ids, &device)),
+            Some(&tails.valid),
+            &mut cache,
+            &Capture {
+                hidden_states: plan.codi,
+                ..Capture::none()
+            },
+        );
+        let pairs: Vec<Vec<(usize, u32)>> = rows.iter().map(StudentSeq::ce_targets).collect();
+        let (targets, mask) = ce_tensors(&pairs, t, &device);
+        ce_s = cross_entropy(model.logits(out.hidden.clone()), targets, mask);
+        if plan.codi {
+            let pos: Vec<usize> = rows.iter().map(|r| r.distill_pos_in_tail).collect();
+            let student_states = layer_states(&out, &pos);
+            codi = codi_loss(&student_states, &teacher_states, cfg.loss.layerwise_std);
+        }
+        if let Some(e) = evicted {
+            let k_s = stack_layers(latents.captured.keys);
+            let v_s = stack_layers(latents.captured.values);
+            kv = kv_loss(
+                k_s,
+                v_s,
+                e.k,
+                e.v,
+                e.mask,
+                layers,
+                cfg.loss.kv_rho,
+                cfg.loss.kv_layerwise_std,
+            );
+        }
+    }
+
+    let (a1, a2) = (cfg.loss.alpha_codi as f64, cfg.loss.alpha_kv as f64);
+    let total =
+        ce_s.clone() + ce_t.clone() + codi.clone().mul_scalar(a1) + kv.clone().mul_scalar(a2);
+    let terms = Tensor::cat(vec![ce_s, ce_t, codi, kv], 0).detach();
+    StepLoss {
+        total,
+        terms,
+        tokens,
+        evict_path,
+    }
+}
