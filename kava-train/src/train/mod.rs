@@ -119,20 +119,25 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 }
 
 impl Session {
-    /// Loads the base model onto `device` (with autodiff), gives it latent tokens and LoRA
+    /// Loads the base model onto `device` (training runs on its autodiff twin), gives it latent tokens and LoRA
     /// adapters as `cfg` says and sets up the optimizer. `train` may be empty for a session that
     /// only restores a checkpoint to export it.
     pub fn new(cfg: TrainConfig, device: Device, train: Vec<Example>) -> Result<Self, TrainError> {
-        let ad = device.clone().autodiff();
-        // Adapter init and the new rows are drawn from the seeded device RNG.
+        // Adapter init is drawn from the seeded device RNG.
         device.seed(cfg.optim.seed);
-        let mut model = Model::load(&cfg.model, &ad)?;
+        // Load and extend on the plain device, then lift the weights onto the autodiff device as
+        // leaves (see `params::to_autodiff`); the adapters are created there afterwards.
+        let mut model = Model::load(&cfg.model, &device)?;
         let latent = &cfg.latent;
         model.attach_latents(
             latent.num_latents.max(1),
             latent.num_iterations,
             latent.use_projection,
         )?;
+        model.transformer = params::to_autodiff(model.transformer);
+        if let Some(r) = model.latent.as_mut() {
+            r.projection = r.projection.take().map(params::to_autodiff);
+        }
         let reasoner = model.latent.as_ref().expect("attached");
         let c = &reasoner.config;
         // The latent tokens were appended to the tokenizer: every row from the first of them on

@@ -90,6 +90,20 @@ impl ModuleMapper for Freeze<'_> {
     }
 }
 
+/// Moves every float parameter of a module loaded on a plain device onto that device's
+/// autodiff twin as a *leaf* (`Tensor::autodiff`). Loading straight onto an autodiff device
+/// would record the loader's own tensor ops (GGUF dequantisation, vocabulary growth), leaving
+/// non-leaf parameters that cannot require gradients.
+pub fn to_autodiff<M: Module>(module: M) -> M {
+    struct Lift;
+    impl ModuleMapper for Lift {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            param.map(|t| t.autodiff())
+        }
+    }
+    module.map(&mut Lift)
+}
+
 /// Marks the parameters of `module` (named under `prefix`) trainable or frozen.
 pub fn freeze<M: Module>(module: M, prefix: &str, trainable: &Trainable) -> M {
     module.map(&mut Freeze {

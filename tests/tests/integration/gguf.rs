@@ -186,3 +186,24 @@ fn malformed_gguf_files_give_errors_naming_the_file() {
         assert!(msg.contains(&path.display().to_string()), "{what}: {msg}");
     }
 }
+
+#[test]
+fn a_gguf_model_trains_one_step() {
+    // Loading straight onto an autodiff device records GGUF dequantisation as graph ops, leaving
+    // non-leaf weights that cannot require gradients (this panicked on the H100 run):
+    // kava-train loads on the plain device and lifts the weights as leaves.
+    let _rng = kava_tests::rng_lock();
+    let path = scratch("train-tiny-llama.gguf");
+    std::fs::write(&path, to_gguf("tiny-llama")).unwrap();
+    let mut cfg = kava_train::config::TrainConfig::default();
+    cfg.model = path;
+    cfg.latent.num_latents = 3;
+    cfg.lora.rank = 4;
+    cfg.optim.micro_batch = 2;
+    cfg.optim.effective_batch = 2;
+    cfg.optim.max_steps = 1;
+    let ex = kava_train::data::parse_aug_line("Tom has 3 apples and buys 4 more. How many?||<<3+4=7>> <<7*1=7>> #### 7", 1).unwrap();
+    let mut s = kava_train::train::Session::new(cfg, Backend::Cpu.device().unwrap(), vec![ex.clone(), ex]).unwrap();
+    let m = s.train_step();
+    assert!(m.loss.is_finite() && m.kv > 0.0 && m.grad_norm > 0.0, "{m:?}");
+}
