@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds kava's CUDA binaries on THIS machine (the GPU machine has no Rust toolchain) and packs
-# them for it: `kava` and `evict-bench` in one xz archive with a 256 MiB dictionary, so the two
+# them for it: `kava`, `kava-train` and `evict-bench` in one xz archive with a 256 MiB dictionary, so the two
 # LLVM-heavy static binaries compress together (~2 × 120 MB → one ~25 MB file). Output: .gpu1/
 # (git-ignored through .git/info/exclude). Optional: MODEL=path.gguf also splits that model into
 # 36 MiB parts — the first beside the bundle in .gpu1/, the rest in .gpu2/ — so that each of two
@@ -13,12 +13,12 @@ for d in /.gpu1/ /.gpu2/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo
 # installs a stand-in. Elsewhere cargo fetches its own and this is skipped.
 if [ -f ../shared/tools/cuda-build-env.sh ]; then source ../shared/tools/cuda-build-env.sh; fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/cuda}
-cargo build --release --locked -p kava -p shaders --features kava/cuda,shaders/cuda --bins
+cargo build --release --locked -p kava -p shaders -p kava-train --features kava/cuda,shaders/cuda,kava-train/cuda --bins
 stage=$(mktemp -d)
-cp "$CARGO_TARGET_DIR/release/kava" "$CARGO_TARGET_DIR/release/evict-bench" "$stage/"
+cp "$CARGO_TARGET_DIR/release/kava" "$CARGO_TARGET_DIR/release/kava-train" "$CARGO_TARGET_DIR/release/evict-bench" "$stage/"
 strip "$stage"/*
 mkdir -p .gpu1 .gpu2
-tar -C "$stage" -cf - kava evict-bench | xz -T2 --lzma2=preset=6,dict=256MiB > .gpu1/bundle.tar.xz
+tar -C "$stage" -cf - kava kava-train evict-bench | xz -T2 --lzma2=preset=6,dict=256MiB > .gpu1/bundle.tar.xz
 rm -rf "$stage"
 ls -l .gpu1/bundle.tar.xz
 if [ -n "${MODEL:-}" ]; then
