@@ -203,15 +203,7 @@ impl Session {
                 .get(&info.name)
                 .ok_or_else(|| ck_err(&file, format!("tensor `{}` is missing", info.name)))?;
             let (shape, _) = restrict(info, from, &current[&i]);
-            if t.shape != shape {
-                return Err(ck_err(
-                    &file,
-                    format!(
-                        "tensor `{}` has shape {:?}, expected {:?}",
-                        info.name, t.shape, shape
-                    ),
-                ));
-            }
+            check_shape(&file, &info.name, &t.shape, &shape)?;
             new_values.insert(info.id, expand(info, from, &t.data, current[&i].clone()));
             let zeros = vec![0f32; info.shape.iter().product()];
             let moment = |suffix: &str| -> Result<Option<Tensor<1>>, TrainError> {
@@ -219,15 +211,7 @@ impl Session {
                 let Some(m) = moments.get(&format!("{}.{suffix}", info.name)) else {
                     return Ok(None);
                 };
-                if m.shape != shape {
-                    return Err(ck_err(
-                        &file,
-                        format!(
-                            "tensor `{}.{suffix}` has shape {:?}, expected {:?}",
-                            info.name, m.shape, shape
-                        ),
-                    ));
-                }
+                check_shape(&file, &format!("{}.{suffix}", info.name), &m.shape, &shape)?;
                 let full = expand(info, from, &m.data, zeros.clone());
                 let n = full.len();
                 Ok(Some(Tensor::<1>::from_data(
@@ -252,6 +236,14 @@ impl Session {
         self.opt.step = state.step as u64;
         Ok(state.step)
     }
+}
+
+/// An error naming `file` and the tensor unless `got == want`.
+fn check_shape(file: &Path, name: &str, got: &[usize], want: &[usize]) -> Result<(), TrainError> {
+    if got == want {
+        return Ok(());
+    }
+    Err(ck_err(file, format!("tensor `{name}` has shape {got:?}, expected {want:?}")))
 }
 
 /// A checkpoint directory from a checkpoint or run directory.
