@@ -8,10 +8,21 @@ use burn::tensor::Device;
 
 use crate::error::{Error, Result};
 use crate::latent::{self, LatentConfig, LatentReasoner, Projection};
-use crate::load::safetensors::{self as st, StoreDtype};
-use crate::load::{self, Pretrained, Weights};
+use crate::load::safetensors as st;
+#[cfg(not(target_family = "wasm"))]
+use crate::load::safetensors::StoreDtype;
+use crate::load::{self, HfBytes, Pretrained, Weights};
 use crate::model::Transformer;
 use crate::tokenizer::Tokenizer;
+
+/// The files of a kava model directory held in memory: the HF part and, for a KaVa model,
+/// `kava.json` and `kava.safetensors`.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelBytes<'a> {
+    pub hf: HfBytes<'a>,
+    pub kava_json: Option<&'a [u8]>,
+    pub kava_safetensors: Option<&'a [u8]>,
+}
 
 /// A loaded model ready to run.
 #[derive(Debug)]
@@ -34,30 +45,50 @@ impl Model {
         let mut model = Self::new(transformer, tokenizer);
         let kava_json = path.join("kava.json");
         if path.is_dir() && kava_json.exists() {
-            let cfg = LatentConfig::from_file(&kava_json)?;
-            let vocab = model.transformer.config.vocab_size;
-            for (field, id) in [("bot_id", cfg.bot_id), ("eot_id", cfg.eot_id), ("lat_id", cfg.lat_id), ("pad_id", cfg.pad_id)] {
-                if id as usize >= vocab {
-                    return Err(Error::config(&kava_json, field, format!("id {id} is outside the vocabulary of {vocab}")));
-                }
-            }
-            let projection = if cfg.use_projection {
-                let file = path.join("kava.safetensors");
-                if !file.exists() {
-                    return Err(Error::MissingFile { path: file, what: "latent projection weights" });
-                }
-                let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-                let mut w = Weights::new(file.clone());
-                for (name, t) in st::parse(&bytes, &file)? {
-                    w.insert(name, t, file.clone());
-                }
-                Some(Projection::from_weights(model.transformer.config.hidden_size, &mut w, device)?)
-            } else {
-                None
-            };
-            model.latent = Some(LatentReasoner::new(cfg, projection));
+            let json = std::fs::read(&kava_json).map_err(|e| Error::io(&kava_json, e))?;
+            let file = path.join("kava.safetensors");
+            let projection = if file.exists() { Some(std::fs::read(&file).map_err(|e| Error::io(&file, e))?) } else { None };
+            model.add_latent_reasoner(path, &json, projection.as_deref(), device)?;
         }
         Ok(model)
+    }
+
+    /// [`Model::load`] over the files of an HF directory held in memory (a browser fetches
+    /// them): the same parsers and checks, fed bytes. `files.source` names them in errors.
+    pub fn from_bytes(files: ModelBytes<'_>, device: &Device) -> Result<Self> {
+        let Pretrained { config, mut weights, tokenizer, .. } = load::open_hf_bytes(files.hf)?;
+        let transformer = Transformer::from_weights(&config, &mut weights, device)?;
+        let mut model = Self::new(transformer, tokenizer);
+        if let Some(json) = files.kava_json {
+            model.add_latent_reasoner(files.hf.source, json, files.kava_safetensors, device)?;
+        }
+        Ok(model)
+    }
+
+    /// The latent reasoner of `kava.json` (and `kava.safetensors` when it uses a projection);
+    /// `dir` names both files in errors.
+    fn add_latent_reasoner(&mut self, dir: &Path, kava_json: &[u8], projection: Option<&[u8]>, device: &Device) -> Result<()> {
+        let json_path = dir.join("kava.json");
+        let cfg = LatentConfig::from_json_bytes(kava_json, &json_path)?;
+        let vocab = self.transformer.config.vocab_size;
+        for (field, id) in [("bot_id", cfg.bot_id), ("eot_id", cfg.eot_id), ("lat_id", cfg.lat_id), ("pad_id", cfg.pad_id)] {
+            if id as usize >= vocab {
+                return Err(Error::config(&json_path, field, format!("id {id} is outside the vocabulary of {vocab}")));
+            }
+        }
+        let projection = if cfg.use_projection {
+            let file = dir.join("kava.safetensors");
+            let bytes = projection.ok_or_else(|| Error::MissingFile { path: file.clone(), what: "latent projection weights" })?;
+            let mut w = Weights::new(file.clone());
+            for (name, t) in st::parse(bytes, &file)? {
+                w.insert(name, t, file.clone());
+            }
+            Some(Projection::from_weights(self.transformer.config.hidden_size, &mut w, device)?)
+        } else {
+            None
+        };
+        self.latent = Some(LatentReasoner::new(cfg, projection));
+        Ok(())
     }
 
     /// Wraps a transformer and tokenizer; stop tokens from the config and the usual names.
@@ -115,6 +146,8 @@ impl Model {
     /// Writes an HF directory (`config.json`, `model.safetensors`, `tokenizer.json`,
     /// `tokenizer_config.json`, `generation_config.json`) plus `kava.json` / `kava.safetensors`
     /// for the latent part. Each file is written to a temporary name and renamed into place.
+    /// Native only: it reads every weight back synchronously (browsers forbid that).
+    #[cfg(not(target_family = "wasm"))]
     pub fn save(&self, dir: &Path, dtype: StoreDtype) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let config = self.transformer.config.to_json();
@@ -152,6 +185,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 impl Model {
     /// Perplexity of `ids` under the model: `exp(mean −log p(idsᵢ | ids<ᵢ))` over ids 1..n,
     /// in one forward pass (no BOS is added here; pass it in `ids` if the model expects one).
+    /// Native only: it reads the result back synchronously (browsers forbid that).
+    #[cfg(not(target_family = "wasm"))]
     pub fn perplexity(&self, ids: &[u32]) -> Result<f64> {
         use burn::tensor::{activation, Int, Tensor, TensorData};
         if ids.len() < 2 {

@@ -25,10 +25,10 @@ pub use error::{Error, Result};
 #[cfg(not(target_family = "wasm"))]
 pub use generate::generate;
 pub use generate::{GenerateOptions, Generation};
-pub use load::{open, Pretrained};
+pub use load::{open, HfBytes, Pretrained};
 pub use model::{Capture, KvCache, Output, Transformer};
 pub use tokenizer::Tokenizer;
-pub use api::Model;
+pub use api::{Model, ModelBytes};
 pub use solve::{Mode, Solution, Stats};
 pub use latent::{LatentConfig, LatentReasoner};
 

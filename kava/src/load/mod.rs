@@ -110,21 +110,53 @@ pub fn open_hf_dir(dir: &Path) -> Result<Pretrained> {
         return Err(Error::MissingFile { path: config_path, what: "model config" });
     }
     let mut config = ModelConfig::from_file(&config_path)?;
-    // generation_config.json is where HF keeps the stop tokens of chat models.
     let gen_path = dir.join("generation_config.json");
     if gen_path.exists() {
         let bytes = std::fs::read(&gen_path).map_err(|e| Error::io(&gen_path, e))?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Json { path: gen_path.clone(), source })?;
-        for id in ids_of(v.get("eos_token_id")) {
-            if !config.eos_token_ids.contains(&id) {
-                config.eos_token_ids.push(id);
-            }
-        }
+        merge_generation_config(&mut config, &bytes, &gen_path)?;
     }
     let weights = safetensors::load_dir(dir)?;
     let tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))?;
     Ok(Pretrained { config, weights, tokenizer, source: dir.into() })
+}
+
+/// The files of an HF model directory held in memory (a browser fetches them one by one).
+/// `source` names the directory (or URL prefix) in errors: `source/config.json: …`.
+#[derive(Debug, Clone, Copy)]
+pub struct HfBytes<'a> {
+    pub source: &'a Path,
+    pub config: &'a [u8],
+    pub generation_config: Option<&'a [u8]>,
+    /// `model.safetensors` (single-file layout).
+    pub weights: &'a [u8],
+    pub tokenizer: &'a [u8],
+}
+
+/// [`open_hf_dir`] over in-memory files: the same parsers, fed bytes instead of paths.
+pub fn open_hf_bytes(files: HfBytes<'_>) -> Result<Pretrained> {
+    let dir = files.source;
+    let mut config = ModelConfig::from_json_bytes(files.config, &dir.join("config.json"))?;
+    if let Some(bytes) = files.generation_config {
+        merge_generation_config(&mut config, bytes, &dir.join("generation_config.json"))?;
+    }
+    let weights_path = dir.join("model.safetensors");
+    let mut weights = Weights::new(weights_path.clone());
+    for (name, t) in safetensors::parse(files.weights, &weights_path)? {
+        weights.insert(name, t, weights_path.clone());
+    }
+    let tokenizer = Tokenizer::from_bytes(files.tokenizer, &dir.join("tokenizer.json"))?;
+    Ok(Pretrained { config, weights, tokenizer, source: dir.into() })
+}
+
+/// Adds the stop ids of `generation_config.json` (where HF keeps those of chat models).
+fn merge_generation_config(config: &mut ModelConfig, bytes: &[u8], path: &Path) -> Result<()> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: path.into(), source })?;
+    for id in ids_of(v.get("eos_token_id")) {
+        if !config.eos_token_ids.contains(&id) {
+            config.eos_token_ids.push(id);
+        }
+    }
+    Ok(())
 }
 
 fn ids_of(v: Option<&serde_json::Value>) -> Vec<u32> {

@@ -3,14 +3,15 @@
 //! convergence changes nothing, padding does not leak, the answer cache is what a from-scratch
 //! forward gives, pass counting, and CPU = wgpu.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use kava::burn::tensor::{Device, Tensor};
 use kava::load::safetensors::StoreDtype;
 use kava::model::{ids_tensor, Capture};
 use kava::solve::SolveOptions;
-use kava::{Backend, Mode, Model};
+use kava::{Backend, HfBytes, Mode, Model, ModelBytes};
 use kava_tests::{assert_close, devices, fixture, host};
 
 const M: usize = 4;
@@ -223,4 +224,85 @@ fn latent_results_are_the_same_on_cpu_and_wgpu() {
         assert_close(&format!("{backend} latents vs cpu"), inputs, &results[0].1, 1e-4);
         assert_close(&format!("{backend} answer logits vs cpu"), logits, &results[0].2, 1e-4);
     }
+}
+/// The files of a model directory, by name, as a browser would fetch them.
+fn read_dir_files(dir: &Path) -> HashMap<&'static str, Vec<u8>> {
+    let names = ["config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "kava.json", "kava.safetensors"];
+    names.iter().filter_map(|&n| std::fs::read(dir.join(n)).ok().map(|b| (n, b))).collect()
+}
+
+fn bytes_of<'a>(dir: &'a Path, files: &'a HashMap<&'static str, Vec<u8>>) -> ModelBytes<'a> {
+    ModelBytes {
+        hf: HfBytes {
+            source: dir,
+            config: &files["config.json"],
+            generation_config: files.get("generation_config.json").map(Vec::as_slice),
+            weights: files.get("model.safetensors").map_or(&[][..], Vec::as_slice),
+            tokenizer: &files["tokenizer.json"],
+        },
+        kava_json: files.get("kava.json").map(Vec::as_slice),
+        kava_safetensors: files.get("kava.safetensors").map(Vec::as_slice),
+    }
+}
+
+#[test]
+fn model_from_bytes_solves_exactly_like_model_load() {
+    let device = Backend::Cpu.device().unwrap();
+    let opts = SolveOptions {
+        max_answer_tokens: 8,
+        max_cot_tokens: 24,
+        show_latents: 2,
+    };
+    // A KaVa directory (kava.json + kava.safetensors) and a plain HF fixture.
+    for dir in [latent_dir().clone(), fixture("tiny-qwen2")] {
+        let files = read_dir_files(&dir);
+        let mut from_bytes = Model::from_bytes(bytes_of(&dir, &files), &device).unwrap();
+        let mut loaded = Model::load(&dir, &device).unwrap();
+        assert_eq!(
+            from_bytes.stop_tokens,
+            loaded.stop_tokens,
+            "{}",
+            dir.display()
+        );
+        assert_eq!(
+            from_bytes.latent.as_ref().map(|r| &r.config),
+            loaded.latent.as_ref().map(|r| &r.config)
+        );
+        if loaded.latent.is_none() {
+            from_bytes.attach_latents(M, 2, true).unwrap();
+            loaded.attach_latents(M, 2, true).unwrap();
+        }
+        for mode in [Mode::Latent, Mode::Cot] {
+            let a = from_bytes.solve(QUESTION, mode, &opts).unwrap();
+            let b = loaded.solve(QUESTION, mode, &opts).unwrap();
+            assert_eq!(
+                (&a.text, a.answer, &a.latent_tokens),
+                (&b.text, b.answer, &b.latent_tokens),
+                "{} {mode}",
+                dir.display()
+            );
+            assert_eq!(a.stats.forward_passes, b.stats.forward_passes);
+        }
+    }
+}
+
+#[test]
+fn model_from_bytes_names_the_file_at_fault() {
+    let device = Backend::Cpu.device().unwrap();
+    let dir = latent_dir();
+    let mut files = read_dir_files(dir);
+    files.remove("kava.safetensors");
+    let err = Model::from_bytes(bytes_of(dir, &files), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("kava.safetensors") && err.contains("missing"),
+        "{err}"
+    );
+    let mut files = read_dir_files(dir);
+    files.insert("model.safetensors", b"not a safetensors file".to_vec());
+    let err = Model::from_bytes(bytes_of(dir, &files), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.safetensors"), "{err}");
 }
