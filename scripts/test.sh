@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh machine: installs what the tests need, then runs them.
 #   - Mesa's lavapipe Vulkan driver, so the wgpu parity tests run without a GPU.
-# Set KAVA_SKIP_WGPU=1 to test on the CPU backend only.
+#   - for the browser test (scripts/test-web.sh): trunk, wasm-bindgen-cli, Debian's chromium and
+#     the npm package playwright-core, each only when missing.
+# Set KAVA_SKIP_WGPU=1 to test on the CPU backend only; KAVA_SKIP_WEB=1 skips the browser test
+# (loudly; CI never sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +17,10 @@ fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --workspace --locked "$@"
+
+# The browser demo end to end in headless Chromium, against the native CLI just built.
+if [ "${KAVA_SKIP_WEB:-0}" = 1 ]; then
+  echo "test.sh: SKIPPING the browser end-to-end test (KAVA_SKIP_WEB=1)" >&2
+else
+  KAVA_BIN="${CARGO_TARGET_DIR:-target}/debug/kava" scripts/test-web.sh
+fi
