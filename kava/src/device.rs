@@ -112,17 +112,36 @@ impl Backend {
     /// The fastest backend that works here: CUDA, then wgpu on a real GPU, then the CPU.
     /// (`--backend wgpu` still runs on a software adapter when asked for explicitly.)
     pub fn best() -> Result<(Backend, Device)> {
+        Self::best_explained().map(|(b, d, _)| (b, d))
+    }
+
+    /// [`Backend::best`] and, in a few words, why that backend: what was skipped on the way.
+    pub fn best_explained() -> Result<(Backend, Device, String)> {
         let mut last = None;
+        let mut skipped = Vec::new();
         for b in [Backend::Cuda, Backend::Wgpu, Backend::Cpu] {
             if !Backend::compiled().contains(&b) {
+                skipped.push(format!("{b} not compiled in"));
                 continue;
             }
             match b.probe() {
                 Ok(d) if b == Backend::Wgpu && !Self::is_hardware(&d) => {
                     log::info!("wgpu found only a software adapter; using the CPU backend instead");
+                    skipped.push("wgpu found only a software adapter (slower than the CPU backend)".into());
                 }
-                Ok(d) => return Ok((b, d)),
-                Err(e) => last = Some(e),
+                Ok(d) => {
+                    let chosen = match b {
+                        Backend::Cuda => "a CUDA device",
+                        Backend::Wgpu => "a hardware GPU",
+                        Backend::Cpu => "the fallback",
+                    };
+                    skipped.push(format!("{b}: {chosen}"));
+                    return Ok((b, d, format!("auto: {}", skipped.join("; "))));
+                }
+                Err(e) => {
+                    skipped.push(format!("{b}: no usable device"));
+                    last = Some(e);
+                }
             }
         }
         Err(last.unwrap_or(Error::Backend { backend: "any".into(), problem: "no backend compiled in".into() }))
