@@ -8,6 +8,9 @@
 pub mod answer;
 pub mod api;
 pub mod config;
+// Native only: solving blocks on device reads.
+#[cfg(not(target_family = "wasm"))]
+pub mod demo;
 pub mod device;
 pub mod error;
 pub mod eval;

@@ -88,3 +88,35 @@ fn eval_reports_accuracy_and_counts_malformed_lines() {
     assert!(stderr.contains("skipped 1 malformed"), "{stderr}");
     assert!(stdout.contains("mode nocot | n 2 | accuracy"), "{stdout}");
 }
+
+#[test]
+fn demo_prints_a_row_per_problem_the_totals_and_the_speed_up() {
+    let (ok, stdout, stderr) = kava(&["demo", "--count", "2", "--backend", "cpu", "--max-cot-tokens", "32"]);
+    assert!(ok, "stderr: {stderr}");
+    assert!(stdout.contains("backend  cpu (--backend cpu)") && stdout.contains("warm-up"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("  1  ") || l.starts_with("  2  ") || l.starts_with("  3  ")).collect();
+    assert_eq!(rows.len(), 2, "one row per problem:\n{stdout}");
+    assert!(rows.iter().all(|r| r.contains('✓') || r.contains('✗')), "graded against the gold answer:\n{stdout}");
+    for line in ["total (2 problems)", "accuracy   latent ", "speed-up   CoT / latent: "] {
+        assert!(stdout.contains(line), "missing `{line}` in\n{stdout}");
+    }
+
+    let (ok, stdout, stderr) = kava(&["demo", "--backend", "cpu", "--max-cot-tokens", "8", "--question", "Tom has 3 apples and buys 4. How many?", "--show-latents", "2"]);
+    assert!(ok, "stderr: {stderr}");
+    for part in ["question: Tom has 3 apples", "[latent]", "[cot]", "latent  0: ", "cot/latent", "speed-up (CoT / latent)"] {
+        assert!(stdout.contains(part), "missing `{part}` in\n{stdout}");
+    }
+}
+
+#[test]
+fn demo_fails_cleanly_on_a_bad_model_count_or_question() {
+    for (args, want) in [
+        (vec!["demo", "--model", "/nonexistent/demo", "--backend", "cpu"], "/nonexistent/demo"),
+        (vec!["demo", "--model", &fixture("tiny-llama"), "--backend", "cpu"], "kava.json"),
+        (vec!["demo", "--count", "0", "--backend", "cpu"], "--count"),
+        (vec!["demo", "--question", "  ", "--backend", "cpu"], "--question"),
+    ] {
+        let (ok, _, stderr) = kava(&args);
+        assert!(!ok && stderr.starts_with("error: ") && stderr.contains(want) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cache;
+mod demo;
 mod evict;
 mod gguf;
 mod gguf_crosscheck;

@@ -10,6 +10,7 @@ use kava::generate::{self, GenerateOptions};
 use kava::solve::SolveOptions;
 use kava::{Backend, Mode, Model};
 
+mod demo;
 mod progress;
 mod report;
 
@@ -52,6 +53,29 @@ struct LatentArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Watch the embedded KaVa model answer math word problems in latent mode next to a full
+    /// chain of thought, with the speed-up (no download).
+    Demo {
+        /// A kava model directory (with `kava.json`) instead of the embedded demo model; its
+        /// `questions.txt`, if any, replaces the demo problems.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// cpu, wgpu or cuda (default: the best one compiled in and working here).
+        #[arg(long)]
+        backend: Option<Backend>,
+        /// Solve this question (both modes, CoT text shown) instead of the demo problems.
+        #[arg(long)]
+        question: Option<String>,
+        /// Show the K nearest vocabulary tokens of each latent.
+        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5")]
+        show_latents: Option<usize>,
+        /// Solve the first N demo problems.
+        #[arg(long, default_value_t = 8)]
+        count: usize,
+        /// Tokens of a CoT answer.
+        #[arg(long, default_value_t = 256)]
+        max_cot_tokens: usize,
+    },
     /// Greedy generation from a prompt; prints the text and tokens/s.
     Generate {
         #[command(flatten)]
@@ -190,6 +214,14 @@ fn open(args: &ModelArgs) -> kava::Result<(Model, Backend, Device)> {
 
 fn run(cli: Cli) -> kava::Result<()> {
     match cli.command {
+        Command::Demo { model, backend, question, show_latents, count, max_cot_tokens } => demo::demo(demo::DemoArgs {
+            model: model.as_deref(),
+            backend,
+            question: question.as_deref(),
+            show_latents: show_latents.unwrap_or(0),
+            count,
+            max_cot_tokens,
+        }),
         Command::Solve { model: args, question, mode, latent, json, show_latents } => {
             let modes = parse_modes(&mode)?;
             let (mut model, backend, _) = open(&args)?;

@@ -23,10 +23,7 @@ pub fn solutions_table(solutions: &[Solution], backend: Backend) -> String {
     let mut out = String::new();
     for s in solutions {
         out.push_str(&format!("[{}] {}\n", s.mode, s.text.trim()));
-        for (j, slot) in s.latent_tokens.iter().enumerate() {
-            let toks: Vec<String> = slot.iter().map(|(t, v)| format!("{t:?} {v:.2}")).collect();
-            out.push_str(&format!("  latent {j:>2}: {}\n", toks.join(", ")));
-        }
+        out.push_str(&latent_slots(s, "  "));
     }
     let stat = |s: &Solution, k: usize| -> f64 {
         let st = &s.stats;
@@ -70,6 +67,16 @@ pub fn solutions_table(solutions: &[Solution], backend: Backend) -> String {
             out.push_str(&format!("{:>14}", if meaningful { format!("{:.2}x", c / l) } else { "-".into() }));
         }
         out.push('\n');
+    }
+    out
+}
+
+/// One line per latent slot: its nearest vocabulary tokens and their logits (`--show-latents`).
+pub fn latent_slots(s: &Solution, indent: &str) -> String {
+    let mut out = String::new();
+    for (j, slot) in s.latent_tokens.iter().enumerate() {
+        let toks: Vec<String> = slot.iter().map(|(t, v)| format!("{t:?} {v:.2}")).collect();
+        out.push_str(&format!("{indent}latent {j:>2}: {}\n", toks.join(", ")));
     }
     out
 }
