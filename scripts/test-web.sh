@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The tiny fixture, not the page's default KaVa demo model (e2e.mjs only checks that one is
+# served and chosen by default): SwiftShader could not afford the demo model's decode steps.
 MODEL=tests/fixtures/tiny-llama
 QUESTION="A baker makes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. How many muffins are left?"
 # CoT is capped at 32 tokens: WebGPU on SwiftShader (no GPU here) costs ~1 s per decode step of

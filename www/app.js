@@ -2,7 +2,8 @@
 // question twice — latent reasoning and a full chain of thought, one after the other so that each
 // timing is its own — and compares what each cost. All model work is kava's (kava-web, wasm).
 //
-// URL parameters: ?backend=auto|webgpu|cpu (default auto), ?model=URL, ?latents=M&iterations=T
+// URL parameters: ?backend=auto|webgpu|cpu (default auto), ?model=URL (default
+// models/kava-demo/, the KaVa demo model `kava demo` embeds), ?latents=M&iterations=T
 // (for models without kava.json), ?maxcot=N (CoT token cap, default 256), ?show=K (nearest
 // tokens per latent slot, default 3), ?warmup=0 (skip the kernel warm-up after loading).
 //
@@ -17,7 +18,7 @@ const int = (name, dflt) => {
 };
 const settings = {
   backend: params.get('backend') ?? 'auto',
-  model: params.get('model') ?? 'models/tiny-llama/',
+  model: params.get('model') ?? 'models/kava-demo/',
   latents: int('latents', 24),
   iterations: int('iterations', 3),
   maxCot: int('maxcot', 256),
@@ -25,8 +26,9 @@ const settings = {
   warmup: params.get('warmup') !== '0',
 };
 
-// GSM8k-style problems (the questions of `kava bench`).
-const EXAMPLES = [
+// GSM8k-style problems (the questions of `kava bench`), until a model directory with a
+// `questions.txt` (the demo model's held-out problems) is loaded: then its questions.
+let EXAMPLES = [
   'A baker makes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. How many muffins are left?',
   'Tom has 5 boxes with 12 pencils in each box. He gives away 17 pencils. How many pencils does he have now?',
   'A train travels 60 miles per hour for 3 hours and then 45 miles per hour for 2 hours. How many miles does it travel in total?',
@@ -147,6 +149,7 @@ async function loadModel(url) {
   status.textContent = `${info.family}, ${info.layers} layers, d = ${info.hidden}, vocab ${info.vocab}, ` +
     `${fmt.int(info.parameters)} parameters · ${fmt.bytes(info.downloaded_bytes)} in ${fmt.ms(info.load_ms)} ms · ${latText}`;
   $('footer-model').textContent = url;
+  await loadExamples(url);
   try {
     await warmUp(status);
   } catch (e) {
@@ -307,10 +310,37 @@ async function solve() {
 
 // ---- start --------------------------------------------------------------------------------------
 
-function setupControls() {
+function showExamples() {
   const select = $('examples');
+  select.length = 0;
   select.add(new Option('example problems…', ''));
   EXAMPLES.forEach((q, i) => select.add(new Option(`${i + 1}. ${q.slice(0, 60)}…`, q)));
+  demo.examples = EXAMPLES;
+}
+
+// A model directory's `questions.txt` (GSM8k-Aug text: `question||<<steps>> #### answer` per
+// line, what `kava demo` solves) replaces the examples; without one they stay as they are.
+async function loadExamples(url) {
+  let text;
+  try {
+    const response = await fetch(`${url}questions.txt`);
+    if (!response.ok) return;
+    text = await response.text();
+  } catch {
+    return;
+  }
+  const questions = text.split('\n').filter((l) => l.includes('||')).map((l) => l.split('||')[0].trim()).filter(Boolean);
+  if (!questions.length) return;
+  const typed = $('question').value.trim();
+  const untouched = !typed || EXAMPLES.includes(typed);
+  EXAMPLES = questions;
+  showExamples();
+  if (untouched) $('question').value = EXAMPLES[0];
+}
+
+function setupControls() {
+  const select = $('examples');
+  showExamples();
   select.addEventListener('change', () => {
     if (select.value) $('question').value = select.value;
   });
@@ -318,7 +348,6 @@ function setupControls() {
   $('model-url').value = settings.model;
   $('load').addEventListener('click', () => loadModel($('model-url').value.trim()));
   $('solve').addEventListener('click', solve);
-  demo.examples = EXAMPLES;
 }
 
 async function main() {

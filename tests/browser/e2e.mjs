@@ -127,6 +127,20 @@ async function messages() {
       `no navigator.gpu: CPU backend and the notice: ${notice}`);
     await page.close();
 
+    // Without ?model the page opens the KaVa demo model (the one `kava demo` embeds), which the
+    // build copies in with its problems; the runs above use the tiny fixture, whose decode steps
+    // SwiftShader can afford.
+    for (const file of ['config.json', 'model.safetensors', 'tokenizer.json', 'kava.json', 'kava.safetensors', 'questions.txt']) {
+      const response = await fetch(`${server.url}models/kava-demo/${file}`, { method: 'HEAD' });
+      check(response.ok, `the demo model's ${file} is served (HTTP ${response.status})`);
+    }
+    const defaults = await browser.newPage();
+    await defaults.goto(server.url);
+    const model = await defaults.evaluate(() => window.kavaDemo.settings.model);
+    const box = await defaults.inputValue('#model-url');
+    check(model === 'models/kava-demo/' && box === model, `the default model is the demo model (${model}, box ${box})`);
+    await defaults.close();
+
     for (const [model, pattern, what] of [
       ['models/does-not-exist/', /HTTP 404/, 'a failed download'],
       ['models/too-large/', /too large for this GPU adapter/, 'a model beyond the adapter\'s buffer limits'],
