@@ -87,9 +87,10 @@ fn embedded_demo_model_equals_its_directory_loaded_from_disk() {
 fn demo_question_without_gold_is_solved_once_and_not_graded() {
     let model = demo::embedded::load(&Backend::Cpu.device().unwrap()).unwrap();
     let q = Problem { question: "Tom has 3 apples and buys 4 more. How many apples does he have?".into(), gold: None };
-    let run = demo::run(&model, &[q.clone()], &SolveOptions { show_latents: 3, ..opts() }, &mut |_| {}).unwrap();
+    let run = demo::run(&model, std::slice::from_ref(&q), &SolveOptions { show_latents: 3, ..opts() }, &mut |_| {}).unwrap();
     assert_eq!(run.rows.len(), 1);
     let row = &run.rows[0];
+    assert_eq!(row.problem, q);
     assert_eq!((row.latent_correct(), row.cot_correct()), (None, None));
     let slots = model.latent.as_ref().unwrap().config.num_latents;
     assert_eq!(row.latent.latent_tokens.len(), slots, "--show-latents: one entry per latent slot");
