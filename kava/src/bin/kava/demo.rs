@@ -142,7 +142,7 @@ fn summary(demo: &Demo) -> String {
     format!(
         "{:>3}  {:<w$}{:>8} | {} | {}\n\naccuracy   latent {}, CoT {}\nspeed-up   CoT / latent: {:.2}x forward passes ({} vs {}), {:.2}x wall time ({:.1} ms vs {:.1} ms; warm-up {:.1} ms)\n",
         "",
-        format!("total ({} problems)", t.problems),
+        format!("total ({} problem{})", t.problems, if t.problems == 1 { "" } else { "s" }),
         "",
         total(t.latent_passes, t.latent_tokens, t.latent_ms),
         total(t.cot_passes, t.cot_tokens, t.cot_ms),
