@@ -5,11 +5,12 @@
 //! the training configuration (TOML, Table-6 presets, command-line overrides), and the training
 //! loop in [`train`]: one step for all six methods, AdamW with warm-up + cosine and global-norm
 //! clipping, gradient accumulation, atomic checkpoints with exact resume, evaluation and export
-//! (LoRA lives in `kava::model::Linear`). [`plot`] renders the metrics.
+//! (LoRA lives in `kava::model::Linear`). [`plot`] renders the metrics; [`scratch`] starts a model from nothing (vocabulary + initial weights).
 
 pub mod config;
 pub mod data;
 pub mod objective;
 pub mod plot;
+pub mod scratch;
 pub mod synth;
 pub mod train;

@@ -128,6 +128,31 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// A model from scratch: train a byte-level BPE vocabulary (digits one per token) on a
+    /// problem set and write a freshly initialised Llama decoder as an HF directory.
+    InitModel {
+        /// Problems to learn the vocabulary from (GSM8k-Aug text or GSM8k JSONL).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1024)]
+        vocab_size: usize,
+        #[arg(long, default_value_t = 256)]
+        hidden: usize,
+        #[arg(long, default_value_t = 6)]
+        layers: usize,
+        #[arg(long, default_value_t = 8)]
+        heads: usize,
+        #[arg(long, default_value_t = 4)]
+        kv_heads: usize,
+        #[arg(long, default_value_t = 768)]
+        intermediate: usize,
+        #[arg(long, default_value_t = 512)]
+        max_positions: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// List the configuration presets.
     Presets,
 }
@@ -282,6 +307,41 @@ fn real_main() -> anyhow::Result<()> {
                 tr.len(),
                 te.len(),
                 out.display()
+            );
+            Ok(())
+        }
+        Command::InitModel {
+            data,
+            out,
+            vocab_size,
+            hidden,
+            layers,
+            heads,
+            kv_heads,
+            intermediate,
+            max_positions,
+            seed,
+        } => {
+            use kava_train::data::{read_aug_text, read_gsm8k_jsonl, TraceStyle};
+            let (examples, skipped) = if data.extension().is_some_and(|e| e == "jsonl") {
+                let (mut a, s) = read_gsm8k_jsonl(&data, TraceStyle::Aug)?;
+                let (b, _) = read_gsm8k_jsonl(&data, TraceStyle::Nl)?;
+                a.extend(b);
+                (a, s)
+            } else {
+                read_aug_text(&data)?
+            };
+            if let Some(s) = skipped.first() {
+                eprintln!("kava-train: skipped {} malformed lines (first: {s})", skipped.len());
+            }
+            let shape = kava_train::scratch::Shape { hidden, layers, heads, kv_heads, intermediate, max_positions };
+            let (vocab, params) = kava_train::scratch::write_model(&out, &examples, vocab_size, &shape, seed)?;
+            println!(
+                "kava-train: wrote {} — Llama {hidden}×{layers} layers, vocabulary {vocab}, {:.2} M parameters, from {} problems of {}",
+                out.display(),
+                params as f64 / 1e6,
+                examples.len(),
+                data.display()
             );
             Ok(())
         }
