@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs ON the lent GPU machine (the device tool; no Rust there): unpacks the CUDA binaries carried
+# in .gpu1/bundle.tar.xz (scripts/gpu/pack.sh) once, then runs scripts/demo-model/train.sh PHASE...
+# with its work directory in /root (kept while the machine stays warm, so phases can span calls)
+# and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
+# after `package`). Device calls used for the committed model: docs/results/demo-model/README.md.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/kava-out}
+mkdir -p /root/kt/bin "$OUT"
+[ -x /root/kt/bin/kava-train ] || xz -dc .gpu1/bundle.tar.xz | tar -C /root/kt/bin -xf - || exit 1
+export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/demo-work BACKEND=cuda
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+start=$(date +%s)
+scripts/demo-model/train.sh "$@"
+rc=$?
+echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
+( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md 2>/dev/null) )
+[ -d kava/models/demo ] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
+exit $rc

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Reproduces the embedded demo model (kava/models/demo) and its ablation table (issue #7), all
+# through `kava-train`:
+#   prepare  synthetic problems (`kava-train synth`: 50 000 train, 500 held-out test) and a
+#            scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
+#            digits one per token; 256 wide, 6 layers, ~5 M parameters)
+#   warmup   `cot` from scratch (full fine-tuning): the model learns the language and the steps
+#   methods  from the warm-up, the same budget (STEPS) for each of cot, nocot, codi, pccot, kava,
+#            run side by side (JOBS at a time)
+#   eval     the 500 held-out problems: kava in latent and CoT mode, cot in CoT mode, nocot,
+#            codi and pccot in their modes -> $WORK/results.md
+#   package  kava's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
+# Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
+# binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
+# directory, default demo-work), WARMUP_STEPS, STEPS, MB (micro-batch), JOBS, TRAIN_TIMEOUT
+# (seconds per training command; a stopped run continues from its checkpoint when the phase is
+# run again).
+# The run that produced the committed model: docs/results/demo-model/ (commands, logs, table).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+KT=${KAVA_TRAIN:-target/release/kava-train}
+KAVA=${KAVA:-target/release/kava}
+WORK=${WORK:-demo-work}
+WARMUP_STEPS=${WARMUP_STEPS:-3000}
+STEPS=${STEPS:-1500}
+MB=${MB:-64}
+JOBS=${JOBS:-5}
+EVAL_N=${EVAL_N:-500}
+BACKEND_ARG=()
+[ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
+CONFIG=scripts/demo-model/demo.toml
+METHODS=(cot nocot codi pccot kava)
+
+train() { # NAME METHOD FROM-MODEL STEPS LR [extra kava-train args]
+  local name=$1 method=$2 from=$3 steps=$4 lr=$5; shift 5
+  timeout "${TRAIN_TIMEOUT:-0}" "$KT" train --config "$CONFIG" --method "$method" "${BACKEND_ARG[@]}" \
+    --set model=\""$from"\" --set data.train=\""$WORK/data/train.jsonl"\" \
+    --set optim.max_steps="$steps" --set optim.lr="$lr" \
+    --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
+    --set checkpoint.dir=\""$WORK/runs/$name"\" "$@" >> "$WORK/logs/$name.log" 2>&1
+}
+
+phase_prepare() {
+  mkdir -p "$WORK/logs"
+  "$KT" synth --out "$WORK/data" --train 50000 --test 500 --seed 1
+  "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 1024 \
+    --hidden 256 --layers 6 --heads 8 --kv-heads 4 --intermediate 768 --seed 0
+}
+
+phase_warmup() {
+  mkdir -p "$WORK/logs"
+  local resume=()
+  [ -e "$WORK/runs/warmup/latest" ] && resume=(--resume)
+  [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS" 1e-3 "${resume[@]}"
+  tail -3 "$WORK/logs/warmup.log"
+}
+
+phase_methods() {
+  mkdir -p "$WORK/logs"
+  local pids=() m
+  for m in "${METHODS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
+    local resume=()
+    [ -e "$WORK/runs/$m/latest" ] && resume=(--resume)
+    [ -d "$WORK/runs/$m/final" ] || train "$m" "$m" "$WORK/runs/warmup/final" "$STEPS" 5e-4 "${resume[@]}" &
+    pids+=($!)
+  done
+  local rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  for m in "${METHODS[@]}"; do echo "== $m"; tail -2 "$WORK/logs/$m.log"; done
+  return $rc
+}
+
+# A second stage with the same budget for every method: each continues from its own final model
+# for EXTEND_STEPS more steps (a fresh warm-up + cosine schedule) into runs/<method>+.
+phase_extend() {
+  local pids=() m
+  for m in "${METHODS[@]}"; do
+    local resume=()
+    [ -e "$WORK/runs/$m+/latest" ] && resume=(--resume)
+    [ -d "$WORK/runs/$m+/final" ] || train "$m+" "$m" "$WORK/runs/$m/final" "${EXTEND_STEPS:-1000}" 5e-4 "${resume[@]}" &
+    pids+=($!)
+  done
+  local rc=0
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  for m in "${METHODS[@]}"; do echo "== $m+"; tail -1 "$WORK/logs/$m+.log"; done
+  return $rc
+}
+
+eval_one() { # NAME MODE  (SUFFIX=+ evaluates the extended runs)
+  "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/test.txt" --mode "$2" \
+    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | tee "$WORK/logs/eval-$1-$2.log" | grep '^kava-train eval'
+}
+
+phase_eval() {
+  mkdir -p "$WORK/logs"
+  local rows=("kava latent" "kava cot" "cot cot" "nocot nocot" "pccot latent" "codi latent") r
+  for r in "${rows[@]}"; do eval_one $r & done
+  wait
+  {
+    echo "| trained with (same budget) | mode | accuracy | forward passes | generated tokens | s/question |"
+    echo "|---|---|---|---|---|---|"
+    for r in "${rows[@]}"; do
+      set -- $r
+      sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$WORK/logs/eval-$1-$2.log"
+    done
+  } > "$WORK/results${SUFFIX:-}.md"
+  cat "$WORK/results${SUFFIX:-}.md"
+}
+
+phase_package() {
+  local dest=kava/models/demo
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  "$KAVA" convert "$WORK/runs/kava${SUFFIX:-}/final" "$dest.tmp" --dtype f16
+  head -n 16 "$WORK/data/test.txt" > "$dest.tmp/questions.txt"
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  du -sh "$dest"
+}
+
+[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+for p in "$@"; do
+  if [ "$p" = all ]; then
+    for q in prepare warmup methods eval package; do echo "### $q"; "phase_$q"; done
+  else
+    echo "### $p"; "phase_$p"
+  fi
+done
