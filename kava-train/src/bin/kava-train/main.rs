@@ -108,7 +108,8 @@ enum Command {
         #[arg(long, default_value = "f32")]
         dtype: String,
     },
-    /// Render metrics.jsonl as an SVG of the loss terms and the accuracy.
+    /// Render metrics.jsonl as a figure of the loss terms and the accuracy: PNG when --out ends
+    /// in .png, SVG otherwise.
     Plot {
         /// metrics.jsonl (or a run directory holding one).
         #[arg(long)]
@@ -283,9 +284,14 @@ fn real_main() -> anyhow::Result<()> {
             };
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            let svg = kava_train::plot::render(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            kava::api::write_atomic(&out, svg.as_bytes())?;
+            let png = out.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+            let bytes = if png {
+                kava_train::plot::render_png(&text)
+            } else {
+                kava_train::plot::render(&text).map(String::into_bytes)
+            }
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            kava::api::write_atomic(&out, &bytes)?;
             println!("kava-train: wrote {}", out.display());
             Ok(())
         }
