@@ -7,6 +7,8 @@
 #   warmup   `cot` from scratch (full fine-tuning): the model learns the language and the steps
 #   methods  from the warm-up, the same budget (STEPS) for each of cot, nocot, codi, pccot, kava,
 #            run side by side (JOBS at a time)
+#   extend   a second stage of EXTEND_STEPS for every method from its own result (runs/<m>+;
+#            eval/package then take SUFFIX=+)
 #   eval     the 500 held-out problems: kava in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes -> $WORK/results.md
 #   package  kava's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
@@ -55,37 +57,32 @@ phase_warmup() {
   tail -3 "$WORK/logs/warmup.log"
 }
 
-phase_methods() {
+# Trains every method (JOBS at a time) for STEPS into runs/<method><SUFFIX>, each from FROM:
+# `warmup` (the shared warm-up) or `self` (the method's own runs/<method>/final); a run that was
+# stopped continues from its checkpoint.
+train_all() { # SUFFIX STEPS FROM
+  local suffix=$1 steps=$2 from=$3 pids=() m src
   mkdir -p "$WORK/logs"
-  local pids=() m
   for m in "${METHODS[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
+    src="$WORK/runs/warmup/final"
+    [ "$from" = self ] && src="$WORK/runs/$m/final"
     local resume=()
-    [ -e "$WORK/runs/$m/latest" ] && resume=(--resume)
-    [ -d "$WORK/runs/$m/final" ] || train "$m" "$m" "$WORK/runs/warmup/final" "$STEPS" 5e-4 "${resume[@]}" &
+    [ -e "$WORK/runs/$m$suffix/latest" ] && resume=(--resume)
+    [ -d "$WORK/runs/$m$suffix/final" ] || train "$m$suffix" "$m" "$src" "$steps" 5e-4 "${resume[@]}" &
     pids+=($!)
   done
   local rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  for m in "${METHODS[@]}"; do echo "== $m"; tail -2 "$WORK/logs/$m.log"; done
+  for m in "${METHODS[@]}"; do echo "== $m$suffix"; tail -2 "$WORK/logs/$m$suffix.log"; done
   return $rc
 }
 
+phase_methods() { train_all "" "$STEPS" warmup; }
+
 # A second stage with the same budget for every method: each continues from its own final model
 # for EXTEND_STEPS more steps (a fresh warm-up + cosine schedule) into runs/<method>+.
-phase_extend() {
-  local pids=() m
-  for m in "${METHODS[@]}"; do
-    local resume=()
-    [ -e "$WORK/runs/$m+/latest" ] && resume=(--resume)
-    [ -d "$WORK/runs/$m+/final" ] || train "$m+" "$m" "$WORK/runs/$m/final" "${EXTEND_STEPS:-1000}" 5e-4 "${resume[@]}" &
-    pids+=($!)
-  done
-  local rc=0
-  for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  for m in "${METHODS[@]}"; do echo "== $m+"; tail -1 "$WORK/logs/$m+.log"; done
-  return $rc
-}
+phase_extend() { train_all + "${EXTEND_STEPS:-1000}" self; }
 
 eval_one() { # NAME MODE  (SUFFIX=+ evaluates the extended runs)
   "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/test.txt" --mode "$2" \
@@ -117,7 +114,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,22p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods eval package; do echo "### $q"; "phase_$q"; done
