@@ -3,7 +3,7 @@
 # in .gpu1/bundle.tar.xz (scripts/gpu/pack.sh) once, then runs scripts/demo-model/train.sh PHASE...
 # with its work directory in /root (kept while the machine stays warm, so phases can span calls)
 # and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
-# after `package`). Device calls used for the committed model: docs/results/demo-model/README.md.
+# after `package`). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kava-out}

@@ -17,7 +17,7 @@
 # directory, default demo-work), WARMUP_STEPS, STEPS, MB (micro-batch), JOBS, TRAIN_TIMEOUT
 # (seconds per training command; a stopped run continues from its checkpoint when the phase is
 # run again).
-# The run that produced the committed model: docs/results/demo-model/ (commands, logs, table).
+# The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KT=${KAVA_TRAIN:-target/release/kava-train}
