@@ -30,12 +30,15 @@ pub struct AttentionOutput {
     pub k: Tensor<4>,
     /// `[b, g, t, d]`
     pub v: Tensor<4>,
+    /// `[b, g, t, d]`: the new keys before the rotary embedding, kept only when asked for.
+    pub k_pre_rope: Option<Tensor<4>>,
 }
 
 impl Attention {
     /// `mask` is `true` where a query may **not** see a key: `[b, 1, t, s]` over the whole
     /// cached sequence after this step's append; `None` when every key is visible (one new
-    /// token on an unpadded cache).
+    /// token on an unpadded cache). `keep_pre_rope` also returns the keys before RoPE (a handle
+    /// on a tensor computed anyway; off, nothing is kept).
     ///
     /// # Shapes
     /// `x`: `[b, t, c]` → `[b, t, c]`
@@ -46,13 +49,16 @@ impl Attention {
         mask: Option<&Tensor<4, Bool>>,
         cache: &mut KvCache,
         layer: usize,
+        keep_pre_rope: bool,
     ) -> AttentionOutput {
         let [b, t, _] = x.dims();
         let (h, g, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let r = h / g;
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2); // [b, n, t, d]
         let q = rope.apply(heads(self.q_proj.forward(x.clone()), h));
-        let k_new = rope.apply(heads(self.k_proj.forward(x.clone()), g));
+        let k_raw = heads(self.k_proj.forward(x.clone()), g);
+        let k_pre_rope = keep_pre_rope.then(|| k_raw.clone());
+        let k_new = rope.apply(k_raw);
         let v_new = heads(self.v_proj.forward(x), g);
         let (k, v) = cache.append(layer, k_new.clone(), v_new.clone());
         let s = k.dims()[2];
@@ -67,6 +73,6 @@ impl Attention {
         let probs = activation::softmax(scores, 3).reshape([b, g, r * t, s]);
         let ctx = probs.matmul(v).reshape([b, h, t, d]); // [b, h, t, d]
         let out = self.o_proj.forward(ctx.swap_dims(1, 2).reshape([b, t, h * d]));
-        AttentionOutput { out, q, k: k_new, v: v_new }
+        AttentionOutput { out, q, k: k_new, v: v_new, k_pre_rope }
     }
 }

@@ -4,8 +4,8 @@
 //! checkpoint keys (`model.layers.N.self_attn.q_proj.weight` …).
 //!
 //! The model knows nothing of text or latents: it maps input embeddings to hidden states on a
-//! [`KvCache`], with optional captures (per-layer hidden states, post-RoPE K/V and queries at
-//! chosen positions) for training.
+//! [`KvCache`], with optional captures (per-layer hidden states, post-RoPE K/V and queries,
+//! pre-RoPE keys, at chosen positions) for training.
 
 pub mod attention;
 pub mod cache;
@@ -47,6 +47,9 @@ pub struct Capture {
     pub keys_values: bool,
     /// Post-RoPE queries of the new positions, per layer.
     pub queries: bool,
+    /// Keys of the new positions **before** the rotary embedding, per layer (what
+    /// `loss.kv_pre_rope` compares; the cache itself always holds post-RoPE keys).
+    pub keys_pre_rope: bool,
     /// `[b, p]` indices into the `t` new positions to keep (per row); `None` keeps all.
     pub positions: Option<Tensor<2, Int>>,
 }
@@ -57,11 +60,11 @@ impl Capture {
     }
 
     pub fn all() -> Self {
-        Self { hidden_states: true, keys_values: true, queries: true, positions: None }
+        Self { hidden_states: true, keys_values: true, queries: true, keys_pre_rope: true, positions: None }
     }
 
     fn any(&self) -> bool {
-        self.hidden_states || self.keys_values || self.queries
+        self.hidden_states || self.keys_values || self.queries || self.keys_pre_rope
     }
 
     /// Keeps the chosen positions of `x` along `dim` (the `t` axis).
@@ -92,6 +95,8 @@ pub struct Output {
     pub values: Vec<Tensor<4>>,
     /// `L` tensors `[b, h, p, d]`.
     pub queries: Vec<Tensor<4>>,
+    /// `L` tensors `[b, g, p, d]`: [`Output::keys`] before RoPE (see [`Capture::keys_pre_rope`]).
+    pub keys_pre_rope: Vec<Tensor<4>>,
 }
 
 /// A Llama / Qwen2 decoder.
@@ -238,14 +243,16 @@ impl Transformer {
         let rope = RopeAngles::new(positions, &self.inv_freq, &device);
         let mask = needs_mask.then(|| causal_padding_mask(cache.valid(), s0, t, &device));
 
-        let mut out = Output { hidden: embeds.clone(), hidden_states: vec![], keys: vec![], values: vec![], queries: vec![] };
+        let mut out =
+            Output { hidden: embeds.clone(), hidden_states: vec![], keys: vec![], values: vec![], queries: vec![], keys_pre_rope: vec![] };
         if capture.hidden_states {
             out.hidden_states.push(capture.select(embeds.clone(), 1));
         }
         let n_layers = self.layers.len();
         let mut x = embeds;
         for (l, layer) in self.layers.iter().enumerate() {
-            let a = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &rope, mask.as_ref(), cache, l);
+            let normed = layer.input_layernorm.forward(x.clone());
+            let a = layer.self_attn.forward(normed, &rope, mask.as_ref(), cache, l, capture.keys_pre_rope);
             let h = x + a.out;
             x = h.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(h));
             if capture.any() {
@@ -255,6 +262,9 @@ impl Transformer {
                 }
                 if capture.queries {
                     out.queries.push(capture.select(a.q, 2));
+                }
+                if let Some(k) = a.k_pre_rope {
+                    out.keys_pre_rope.push(capture.select(k, 2));
                 }
                 if capture.hidden_states && l + 1 < n_layers {
                     out.hidden_states.push(capture.select(x.clone(), 1));

@@ -90,3 +90,62 @@ fn captures_at_chosen_positions_equal_the_full_capture() {
     assert_eq!(out.queries.len(), m.config.num_hidden_layers);
     assert_eq!(out.queries[0].dims(), [1, m.config.num_attention_heads, pos.len(), d]);
 }
+
+/// RoPE at explicit `[b][p]` positions, with the model's own frequencies.
+fn rotate(m: &kava::model::Transformer, k: kava::burn::tensor::Tensor<4>, pos: &[Vec<i64>]) -> kava::burn::tensor::Tensor<4> {
+    use kava::burn::tensor::{Int, Tensor, TensorData};
+    let device = k.device();
+    let (b, p) = (pos.len(), pos[0].len());
+    let pos = Tensor::<2, Int>::from_data(TensorData::new(pos.concat(), [b, p]), &device);
+    kava::model::RopeAngles::new(pos, &kava::model::rope::inv_freq(&m.config), &device).apply(k)
+}
+
+#[test]
+fn pre_rope_keys_rotated_at_their_positions_equal_the_post_rope_keys() {
+    use kava::burn::tensor::{Int, Tensor, TensorData};
+    let case = CASES[0];
+    let exp = Expected::load(case);
+    let device = kava::Backend::Cpu.device().unwrap();
+    let model = Model::load(fixture(case), &device).unwrap();
+    let m = &model.transformer;
+    let ids = exp.prompt_ids(0);
+    assert!(ids.len() >= 14, "prompt too short for this test");
+    // Two right-padded rows (row 1 is 3 tokens shorter), then 5 more tokens on that cache, so
+    // the second pass starts at a different position in each row.
+    let lens = [10usize, 7];
+    let rows: Vec<Vec<u32>> = lens.iter().map(|&n| ids[..10].iter().enumerate().map(|(i, &id)| if i < n { id } else { 0 }).collect()).collect();
+    let valid: Vec<Vec<bool>> = lens.iter().map(|&n| (0..10).map(|i| i < n).collect()).collect();
+    let at = |cols: &[i64]| {
+        let idx: Vec<i64> = (0..2).flat_map(|_| cols.to_vec()).collect();
+        Some(Tensor::<2, Int>::from_data(TensorData::new(idx, [2, cols.len()]), &device))
+    };
+    let capture = |cols: &[i64]| Capture { keys_values: true, keys_pre_rope: true, positions: at(cols), ..Capture::none() };
+    let mut cache = m.new_cache(2);
+
+    let cols = [0i64, 3, 6];
+    let out = m.forward(m.embed(ids_tensor(&rows, &device)), Some(&valid), &mut cache, &capture(&cols));
+    assert_eq!(out.keys_pre_rope.len(), m.layers.len());
+    let d = m.config.head_dim;
+    for (l, (pre, post)) in out.keys_pre_rope.iter().zip(&out.keys).enumerate() {
+        assert_eq!(pre.dims(), post.dims(), "layer {l}");
+        let pos = vec![cols.to_vec(); 2];
+        assert_close(&format!("layer {l}: rotated pre-RoPE keys"), &host(rotate(m, pre.clone(), &pos)), &host(post.clone()), 1e-5);
+        // Position 0 is the identity rotation; elsewhere the two differ.
+        let (pre, post) = (host(pre.clone()), host(post.clone()));
+        let at0 = |x: &[f32]| x.chunks(d).step_by(cols.len()).flatten().copied().collect::<Vec<f32>>();
+        assert_eq!(at0(&pre), at0(&post), "layer {l}: keys at position 0");
+        assert!(kava_tests::max_abs_diff(&pre, &post) > 1e-3, "layer {l}: pre-RoPE keys equal the post-RoPE ones");
+    }
+
+    let tail: Vec<Vec<u32>> = vec![ids[10..15].to_vec(); 2];
+    let cols = [0i64, 2, 4];
+    let out = m.forward(m.embed(ids_tensor(&tail, &device)), None, &mut cache, &capture(&cols));
+    let pos: Vec<Vec<i64>> = lens.iter().map(|&n| cols.iter().map(|&c| n as i64 + c).collect()).collect();
+    assert_eq!(out.keys_pre_rope.len(), m.layers.len());
+    for (l, (pre, post)) in out.keys_pre_rope.into_iter().zip(out.keys).enumerate() {
+        assert_close(&format!("layer {l}: rotated pre-RoPE keys on a cache"), &host(rotate(m, pre, &pos)), &host(post), 1e-5);
+    }
+    // Off by default: nothing is captured.
+    let out = m.forward(m.embed(ids_tensor(&tail, &device)), None, &mut m.new_cache(2), &Capture { keys_values: true, ..Capture::none() });
+    assert!(out.keys_pre_rope.is_empty());
+}

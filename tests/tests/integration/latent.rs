@@ -172,6 +172,30 @@ fn answer_cache_after_jacobi_equals_a_from_scratch_forward() {
 }
 
 #[test]
+fn latent_keys_captured_before_rope_rotate_into_the_captured_latent_keys() {
+    use kava::burn::tensor::{Int, TensorData};
+    let device = Backend::Cpu.device().unwrap();
+    // T = 0 captures in the init pass, T > 0 in the last Jacobi pass; a padded batch of two.
+    for t in [0, 2] {
+        let model = model(&device, t);
+        let r = model.latent.as_ref().unwrap();
+        let m = &model.transformer;
+        let questions = [q_ids(&model, QUESTION), q_ids(&model, SHORT)];
+        let capture = Capture { keys_values: true, keys_pre_rope: true, ..Capture::none() };
+        let lat = r.reason(m, &questions, &capture);
+        assert_eq!(lat.captured.keys_pre_rope.len(), m.layers.len(), "T = {t}");
+        // Slot j of a row sits at position len(Q) + 1 + j: padding takes no position.
+        let pos: Vec<i64> = questions.iter().flat_map(|q| (0..M).map(move |j| (q.len() + 1 + j) as i64)).collect();
+        let pos = Tensor::<2, Int>::from_data(TensorData::new(pos, [2, M]), &device);
+        let rope = kava::model::RopeAngles::new(pos, &kava::model::rope::inv_freq(&m.config), &device);
+        for (l, (pre, post)) in lat.captured.keys_pre_rope.into_iter().zip(lat.captured.keys).enumerate() {
+            assert_eq!(pre.dims(), [2, m.config.num_key_value_heads, M, m.config.head_dim]);
+            assert_close(&format!("T = {t}, layer {l}: rotated latent keys"), &host(rope.apply(pre)), &host(post), 1e-5);
+        }
+    }
+}
+
+#[test]
 fn forward_passes_follow_the_method_counts() {
     let device = Backend::Cpu.device().unwrap();
     let t = 3;
