@@ -107,7 +107,10 @@ pub struct LossConfig {
     pub layerwise_std: bool,
     /// σ_ℓ of L_KV per layer from the teacher target (else 1).
     pub kv_layerwise_std: bool,
-    /// Compare pre-RoPE keys instead of the cache's own post-RoPE keys.
+    /// L_KV compares keys before the rotary embedding instead of the cache's own post-RoPE keys
+    /// (method.md §3; off by default): the student's latent keys and the teacher's keys at the
+    /// positions eviction kept. Eviction still scores with the post-RoPE keys and queries, and
+    /// values are the same either way.
     pub kv_pre_rope: bool,
 }
 
@@ -421,9 +424,6 @@ impl TrainConfig {
             "bf16" => return bad("optim.dtype", "bf16 compute is not implemented yet (kava runs f32); use f32".into()),
             other => return bad("optim.dtype", format!("`{other}`: expected f32 (bf16 is not implemented yet)")),
         }
-        if self.loss.kv_pre_rope {
-            return bad("loss.kv_pre_rope", "pre-RoPE keys are not captured yet; only post-RoPE keys (the default) are implemented".into());
-        }
         if self.optim.micro_batch == 0 || self.optim.effective_batch % self.optim.micro_batch != 0 {
             return bad("optim.effective_batch", format!("{} must be a positive multiple of micro_batch {}", self.optim.effective_batch, self.optim.micro_batch));
         }
@@ -479,6 +479,9 @@ mod tests {
         assert!(err.contains("evict.lambda"), "{err}");
         let err = TrainConfig::default().with_overrides(&["optim.epochs=many"]).unwrap_err().to_string();
         assert!(err.contains("epochs"), "{err}");
+        let pre = TrainConfig::default().with_overrides(&["loss.kv_pre_rope=true"]).unwrap();
+        assert!(pre.loss.kv_pre_rope);
+        pre.validate("test").unwrap();
     }
 
     #[test]

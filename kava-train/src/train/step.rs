@@ -7,11 +7,12 @@
 use kava::burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use kava::latent::LatentReasoner;
 use kava::model::{ids_tensor, Capture, Output, Transformer};
-use shaders::evict::{self, EvictConfig, Order, Pool};
+use shaders::evict::{self, EvictConfig, EvictedTensors, Order, Pool};
 
 use crate::config::{EvictMethod, Method, TrainConfig};
 use crate::data::{
-    nocot_seq, student_seq, teacher_seq, Batch, Example, Padded, SpecialIds, StudentSeq, Tokenize,
+    nocot_seq, student_seq, teacher_seq, Batch, Example, Padded, SpecialIds, StudentSeq, TeacherSeq,
+    Tokenize,
 };
 use crate::objective::{codi_loss, cross_entropy, kv_loss};
 
@@ -131,6 +132,51 @@ pub fn evict_config(cfg: &TrainConfig, m: usize) -> EvictConfig {
     }
 }
 
+/// The entries of `x` at eviction's kept positions: `x` `[b, x, n, d]`, `indices` `[b, x, m]`
+/// (−1 for invalid slots, as [`evict::EvictedTensors::indices`]) → `[b, x, m, d]`, zero in
+/// invalid slots like the evicted tensors themselves.
+pub fn gather_slots(x: Tensor<4>, indices: Tensor<3, Int>) -> Tensor<4> {
+    let [b, h, m] = indices.dims();
+    let [_, _, n, d] = x.dims();
+    let keep = indices.clone().greater_equal_elem(0).float().reshape([b, h, m, 1]);
+    let idx = indices.clamp(0, n as i64 - 1).reshape([b, h, m, 1]).expand([b, h, m, d]);
+    x.gather(2, idx) * keep
+}
+
+/// The compressed teacher cache (method.md §4) from the teacher pass `out` of `rows`, which
+/// captured K/V and queries (and pre-RoPE keys with `loss.kv_pre_rope`) at every position:
+/// `[b, L·g, M, d]` targets, layer-major. Eviction always scores with the post-RoPE keys and
+/// queries (the attention's own geometry); with `loss.kv_pre_rope` the key targets are then
+/// the pre-RoPE keys at the same kept positions (values are the same either way: RoPE never
+/// touches them). The result is detached (a target).
+pub fn teacher_kv_targets(
+    out: Output,
+    rows: &[TeacherSeq],
+    cfg: &TrainConfig,
+) -> (EvictedTensors, evict::Path) {
+    let m = cfg.latent.num_latents;
+    let cot_start: Vec<usize> = rows.iter().map(|r| r.trace.start).collect();
+    let cot_len: Vec<usize> = rows.iter().map(|r| r.trace.len()).collect();
+    let ans_start: Vec<usize> = rows.iter().map(|r| r.answer_prompt.start).collect();
+    let ans_len: Vec<usize> = rows.iter().map(|r| r.answer.end - r.answer_prompt.start).collect();
+    let n_max = cot_len.iter().copied().max().unwrap_or(0).max(1);
+    let a_max = ans_len.iter().copied().max().unwrap_or(1);
+    let k = take_ranges(stack_layers(out.keys), &cot_start, &cot_len, n_max);
+    let v = take_ranges(stack_layers(out.values), &cot_start, &cot_len, n_max);
+    let q = take_ranges(stack_layers(out.queries), &ans_start, &ans_len, a_max);
+    let (mut e, path) = evict::evict(k, v, q, &cot_len, &ans_len, &evict_config(cfg, m));
+    if cfg.loss.kv_pre_rope {
+        assert!(
+            !out.keys_pre_rope.is_empty(),
+            "kv_pre_rope needs the teacher's pre-RoPE keys captured"
+        );
+        let k_pre = stack_layers(out.keys_pre_rope).detach();
+        let k_pre = take_ranges(k_pre, &cot_start, &cot_len, n_max);
+        e.k = gather_slots(k_pre, e.indices.clone());
+    }
+    (e, path)
+}
+
 /// Hidden states of layers 1..=L (the last post-norm) at one position per row.
 fn layer_states(out: &Output, pos: &[usize]) -> Vec<Tensor<2>> {
     out.hidden_states[1..]
@@ -199,6 +245,7 @@ pub fn step_loss(
             hidden_states: plan.codi,
             keys_values: plan.kv,
             queries: plan.kv,
+            keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
             positions: None,
         };
         let mut cache = model.new_cache(examples.len());
@@ -215,21 +262,7 @@ pub fn step_loss(
             teacher_states = layer_states(&out, &pos);
         }
         if plan.kv {
-            let m = cfg.latent.num_latents;
-            let cot_start: Vec<usize> = batch.rows.iter().map(|r| r.trace.start).collect();
-            let cot_len: Vec<usize> = batch.rows.iter().map(|r| r.trace.len()).collect();
-            let ans_start: Vec<usize> = batch.rows.iter().map(|r| r.answer_prompt.start).collect();
-            let ans_len: Vec<usize> = batch
-                .rows
-                .iter()
-                .map(|r| r.answer.end - r.answer_prompt.start)
-                .collect();
-            let n_max = cot_len.iter().copied().max().unwrap_or(0).max(1);
-            let a_max = ans_len.iter().copied().max().unwrap_or(1);
-            let k = take_ranges(stack_layers(out.keys), &cot_start, &cot_len, n_max);
-            let v = take_ranges(stack_layers(out.values), &cot_start, &cot_len, n_max);
-            let q = take_ranges(stack_layers(out.queries), &ans_start, &ans_len, a_max);
-            let (e, path) = evict::evict(k, v, q, &cot_len, &ans_len, &evict_config(cfg, m));
+            let (e, path) = teacher_kv_targets(out, &batch.rows, cfg);
             evict_path = Some(path);
             evicted = Some(e);
         }
@@ -246,6 +279,7 @@ pub fn step_loss(
         tokens += questions.iter().map(|q| q.len() + 1 + m).sum::<usize>();
         let capture = Capture {
             keys_values: plan.kv,
+            keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
             ..Capture::none()
         };
         let latents = reasoner.reason(model, &questions, &capture);
@@ -277,7 +311,12 @@ pub fn step_loss(
             codi = codi_loss(&student_states, &teacher_states, cfg.loss.layerwise_std);
         }
         if let Some(e) = evicted {
-            let k_s = stack_layers(latents.captured.keys);
+            // The student's keys in the same frame as the teacher targets (method.md §3).
+            let k_s = if cfg.loss.kv_pre_rope {
+                stack_layers(latents.captured.keys_pre_rope)
+            } else {
+                stack_layers(latents.captured.keys)
+            };
             let v_s = stack_layers(latents.captured.values);
             kv = kv_loss(
                 k_s,
@@ -301,5 +340,23 @@ pub fn step_loss(
         terms,
         tokens,
         evict_path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gather_slots_takes_the_kept_positions_and_zeroes_invalid_slots() {
+        let device = Device::flex();
+        // b = 1, two heads, n = 3 positions, d = 2: entry (h, i) = [10h + i, −(10h + i)].
+        let x: Vec<f32> = (0..2)
+            .flat_map(|h| (0..3).flat_map(move |i| [(10 * h + i) as f32, -((10 * h + i) as f32)]))
+            .collect();
+        let x = Tensor::<4>::from_data(TensorData::new(x, [1, 2, 3, 2]), &device);
+        let idx = Tensor::<3, Int>::from_data(TensorData::new(vec![2i64, 0, -1, 1, -1, -1], [1, 2, 3]), &device);
+        let got = gather_slots(x, idx).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert_eq!(got, vec![2.0, -2.0, 0.0, -0.0, 0.0, 0.0, 11.0, -11.0, 0.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -219,6 +219,72 @@ fn every_method_runs_through_the_one_loop_with_its_loss_terms() {
 }
 
 #[test]
+fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_slots() {
+    use kava_train::data::{teacher_seq, Batch};
+    use kava_train::train::step::teacher_kv_targets;
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("pre-rope");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let config = |pre_rope: bool| {
+        let mut c = tiny_config(Method::Kava, &dir, &train);
+        c.lora.dropout = 0.0; // the two runs differ only in the key frame
+        c.loss.kv_pre_rope = pre_rope;
+        c.validate("test").unwrap();
+        c
+    };
+
+    // One step each on the same batch and the same initial weights: every term but L_KV agrees.
+    let post = Session::new(config(false), cpu(), examples.clone()).unwrap().train_step();
+    let mut s = Session::new(config(true), cpu(), examples.clone()).unwrap();
+    let pre = s.train_step();
+    assert!(pre.kv.is_finite() && pre.kv > 0.0 && pre.loss.is_finite(), "{pre:?}");
+    for (name, a, b) in [("ce_student", pre.ce_student, post.ce_student), ("ce_teacher", pre.ce_teacher, post.ce_teacher), ("codi", pre.codi, post.codi)] {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{name}: {a} vs {b}");
+    }
+    assert!((pre.kv - post.kv).abs() > 1e-4 * post.kv.abs(), "L_KV pre-RoPE {} vs post-RoPE {}", pre.kv, post.kv);
+
+    // The targets: eviction's choice (made on post-RoPE keys and queries) is the same in both
+    // frames; the pre-RoPE key targets are the pre-RoPE teacher keys at the kept positions.
+    let t = &s.model.transformer;
+    let tok = kava_train::train::TokenizerAdapter { tokenizer: &s.model.tokenizer, eos: s.eos };
+    let batch = Batch::new(examples[..4].iter().map(|e| teacher_seq(&tok, e, s.cfg.data.keep_last_step)).collect(), s.sp.pad);
+    let capture = Capture { keys_values: true, queries: true, keys_pre_rope: true, ..Capture::none() };
+    let out = t.forward(t.embed(ids_tensor(&batch.padded.ids, &t.device())), Some(&batch.padded.valid), &mut t.new_cache(4), &capture);
+    let (e_post, _) = teacher_kv_targets(out.clone(), &batch.rows, &config(false));
+    let (e_pre, _) = teacher_kv_targets(out.clone(), &batch.rows, &config(true));
+    let idx: Vec<i64> = e_pre.indices.clone().into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+    assert_eq!(idx, e_post.indices.into_data().convert::<i64>().try_to_vec::<i64>().unwrap());
+    assert_eq!(host(e_pre.v), host(e_post.v), "values do not depend on the key frame");
+    let [b, x, m, d] = e_pre.k.dims();
+    assert!(idx.iter().any(|&i| i > 0), "eviction kept only position 0: {idx:?}");
+    let (k_pre, k_post) = (host(e_pre.k), host(e_post.k));
+    let g = x / t.layers.len();
+    let teacher = |keys: &[kava::burn::tensor::Tensor<4>]| -> Vec<Vec<f32>> { keys.iter().map(|k| host(k.clone())).collect() };
+    let (pre_keys, post_keys) = (teacher(&out.keys_pre_rope), teacher(&out.keys));
+    let s_len = out.keys[0].dims()[2];
+    for r in 0..b {
+        for h in 0..x {
+            let (l, gi) = (h / g, h % g);
+            for j in 0..m {
+                let i = idx[(r * x + h) * m + j];
+                let slot = ((r * x + h) * m + j) * d;
+                let (got_pre, got_post) = (&k_pre[slot..slot + d], &k_post[slot..slot + d]);
+                if i < 0 {
+                    assert!(got_pre.iter().all(|&v| v == 0.0), "invalid slot {r}/{h}/{j} not zero");
+                    continue;
+                }
+                let p = batch.rows[r].trace.start + i as usize;
+                let at = ((r * g + gi) * s_len + p) * d;
+                assert_eq!(got_pre, &pre_keys[l][at..at + d], "pre-RoPE target {r}/{h}/{j} (position {p})");
+                assert_eq!(got_post, &post_keys[l][at..at + d], "post-RoPE target {r}/{h}/{j} (position {p})");
+            }
+        }
+    }
+    assert!(kava_tests::max_abs_diff(&k_pre, &k_post) > 1e-3, "pre- and post-RoPE targets agree");
+}
+
+#[test]
 fn lora_training_changes_only_adapters_projection_and_new_token_rows() {
     let _rng = kava_tests::rng_lock();
     let dir = tmp("frozen");
