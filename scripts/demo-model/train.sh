@@ -12,6 +12,7 @@
 #   eval     the 500 held-out problems: kava in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes -> $WORK/results.md
 #   package  kava's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
+#   iterations  the packaged model in latent mode with T = 0, 1, 3, 6 Jacobi iterations
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
 # directory, default demo-work), WARMUP_STEPS, STEPS, MB (micro-batch), JOBS, TRAIN_TIMEOUT
@@ -105,6 +106,16 @@ phase_eval() {
   cat "$WORK/results${SUFFIX:-}.md"
 }
 
+# Does the answer depend on the latent reasoning? The packaged model on the held-out problems with
+# T = 0, 1, 3 (trained), 6 Jacobi iterations (`kava eval --iterations`), on BACKEND.
+phase_iterations() {
+  local t
+  for t in 0 1 3 6; do
+    "$KAVA" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode latent --iterations "$t" \
+      --limit "$EVAL_N" --batch-size 32 "${BACKEND_ARG[@]}" 2>&1 | tail -1
+  done
+}
+
 phase_package() {
   local dest=kava/models/demo
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
@@ -114,7 +125,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,22p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods eval package; do echo "### $q"; "phase_$q"; done
