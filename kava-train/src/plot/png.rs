@@ -29,7 +29,8 @@ impl Canvas {
         }
     }
 
-    pub(super) fn get(&self, x: usize, y: usize) -> [u8; 3] {
+    #[cfg(test)]
+    fn get(&self, x: usize, y: usize) -> [u8; 3] {
         let i = (y * self.w + x) * 3;
         [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
     }

@@ -329,13 +329,16 @@ fn real_main() -> anyhow::Result<()> {
             seed,
         } => {
             use kava_train::data::{read_aug_text, read_gsm8k_jsonl, TraceStyle};
-            let (examples, skipped) = if data.extension().is_some_and(|e| e == "jsonl") {
+            // A JSONL record yields both trace styles: the vocabulary learns from both.
+            let (examples, skipped, problems) = if data.extension().is_some_and(|e| e == "jsonl") {
                 let (mut a, s) = read_gsm8k_jsonl(&data, TraceStyle::Aug)?;
-                let (b, _) = read_gsm8k_jsonl(&data, TraceStyle::Nl)?;
-                a.extend(b);
-                (a, s)
+                let problems = a.len();
+                a.extend(read_gsm8k_jsonl(&data, TraceStyle::Nl)?.0);
+                (a, s, problems)
             } else {
-                read_aug_text(&data)?
+                let (a, s) = read_aug_text(&data)?;
+                let problems = a.len();
+                (a, s, problems)
             };
             if let Some(s) = skipped.first() {
                 eprintln!("kava-train: skipped {} malformed lines (first: {s})", skipped.len());
@@ -346,7 +349,7 @@ fn real_main() -> anyhow::Result<()> {
                 "kava-train: wrote {} — Llama {hidden}×{layers} layers, vocabulary {vocab}, {:.2} M parameters, from {} problems of {}",
                 out.display(),
                 params as f64 / 1e6,
-                examples.len(),
+                problems,
                 data.display()
             );
             Ok(())
