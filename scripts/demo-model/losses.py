@@ -1,0 +1,22 @@
+#!/usr/bin/env python3
+"""Mean loss terms over the last N steps of kava-train runs (metrics.jsonl, plain or .gz).
+
+Usage: scripts/demo-model/losses.py [--last 50] FILE...
+e.g.   scripts/demo-model/losses.py docs/results/demo-model-2026-11-29/metrics/*.jsonl.gz
+"""
+import argparse
+import gzip
+import json
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--last", type=int, default=50)
+ap.add_argument("files", nargs="+")
+args = ap.parse_args()
+print(f"{'run':<40} {'step':>5}  mean of the last {args.last} steps: ce_student ce_teacher codi kv")
+for f in args.files:
+    opener = gzip.open if f.endswith(".gz") else open
+    with opener(f, "rt") as fh:
+        steps = [d for d in map(json.loads, filter(str.strip, fh)) if "eval" not in d]
+    tail = steps[-args.last:]
+    mean = lambda k: sum(d.get(k, 0.0) for d in tail) / max(len(tail), 1)
+    print(f"{f:<40} {steps[-1]['step']:>5}  {mean('ce_student'):.3f} {mean('ce_teacher'):.4f} {mean('codi'):.4f} {mean('kv'):.4f}")
