@@ -12,9 +12,12 @@ mkdir -p /root/kt/bin "$OUT"
 export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/demo-work BACKEND=cuda
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 start=$(date +%s)
+# Training stops CALL_S seconds after the start (default 540), so the call ends inside the device
+# tool's 600 s limit with its logs; the next call resumes from the checkpoints.
+export DEADLINE=${DEADLINE:-$(( start + ${CALL_S:-540} ))}
 scripts/demo-model/train.sh "$@"
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
-( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md 2>/dev/null) )
+( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md select.md selected 2>/dev/null) )
 [ -d kava/models/demo ] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
 exit $rc

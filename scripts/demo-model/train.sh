@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Reproduces the embedded demo model (kava/models/demo) and its ablation table (issue #7), all
 # through `kava-train`:
-#   prepare  synthetic problems (`kava-train synth`: 50 000 train, 500 held-out test) and a
-#            scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
+#   prepare  synthetic problems (`kava-train synth`: 50 000 train, 1 000 held out: the first 500
+#            are the test set (test.txt), the other 500 the validation set (valid.txt) that picks
+#            among recipe variants) and a scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
 #            digits one per token; 256 wide, 6 layers, ~5 M parameters)
 #   warmup   `cot` from scratch (full fine-tuning): the model learns the language and the steps
-#   methods  from the warm-up, the same budget (STEPS) for each of cot, nocot, codi, pccot, kava,
-#            run side by side (JOBS at a time)
+#   methods  from the warm-up, the same budget (STEPS × MB) for each of cot, nocot, codi, pccot,
+#            kava and the VARIANTS (kava recipe variants, see variant_args), JOBS at a time
+#   select   every kava run (kava and VARIANTS) in latent mode on the validation set
+#            -> $WORK/select.md; the best becomes PACKAGE_RUN unless that is set
 #   extend   a second stage of EXTEND_STEPS for every method from its own result (runs/<m>+;
 #            eval/package then take SUFFIX=+)
-#   eval     the 500 held-out problems: kava in latent and CoT mode, cot in CoT mode, nocot,
-#            codi and pccot in their modes -> $WORK/results.md
-#   package  kava's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
+#   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
+#            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
+#   package  PACKAGE_RUN's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
 #   iterations  the packaged model in latent mode with T = 0, 1, 3, 6 Jacobi iterations
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
-# directory, default demo-work), WARMUP_STEPS, STEPS, MB (micro-batch), JOBS, TRAIN_TIMEOUT
-# (seconds per training command; a stopped run continues from its checkpoint when the phase is
-# run again).
+# directory, default demo-work), WARMUP_STEPS, WARMUP_MB, STEPS, MB (batch of the methods), LR,
+# JOBS, VARIANTS, PACKAGE_RUN, TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch
+# seconds by which every training command stops); a stopped run continues from its checkpoint
+# when the phase is run again.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,27 +29,61 @@ KT=${KAVA_TRAIN:-target/release/kava-train}
 KAVA=${KAVA:-target/release/kava}
 WORK=${WORK:-demo-work}
 WARMUP_STEPS=${WARMUP_STEPS:-3000}
-STEPS=${STEPS:-1500}
-MB=${MB:-64}
-JOBS=${JOBS:-5}
+WARMUP_MB=${WARMUP_MB:-64}
+STEPS=${STEPS:-1200}
+MB=${MB:-256}
+LR=${LR:-1e-3}
+JOBS=${JOBS:-6}
 EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
 METHODS=(cot nocot codi pccot kava)
+read -r -a VARIANT_LIST <<< "${VARIANTS-kava-a1}"
 
-train() { # NAME METHOD FROM-MODEL STEPS LR [extra kava-train args]
-  local name=$1 method=$2 from=$3 steps=$4 lr=$5; shift 5
-  timeout "${TRAIN_TIMEOUT:-0}" "$KT" train --config "$CONFIG" --method "$method" "${BACKEND_ARG[@]}" \
+# A recipe variant: NAME -> the method and the overrides it trains with.
+variant_args() {
+  case $1 in
+    kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1: CE_student outweighs the distillation
+    kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
+    *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
+  esac
+}
+
+# The kava run that becomes the embedded model: PACKAGE_RUN, else the one `select` picked, else kava.
+package_run() {
+  if [ -n "${PACKAGE_RUN:-}" ]; then echo "$PACKAGE_RUN"
+  elif [ -s "$WORK/selected" ]; then cat "$WORK/selected"
+  else echo kava; fi
+}
+
+# Seconds a training command may run: TRAIN_TIMEOUT, cut to what is left before DEADLINE.
+time_left() {
+  local t=${TRAIN_TIMEOUT:-0}
+  if [ -n "${DEADLINE:-}" ]; then
+    local left=$(( DEADLINE - $(date +%s) ))
+    [ "$left" -gt 1 ] || left=1
+    { [ "$t" = 0 ] || [ "$t" -gt "$left" ]; } && t=$left
+  fi
+  echo "$t"
+}
+
+train() { # NAME METHOD FROM-MODEL STEPS LR MICRO-BATCH [extra kava-train args]
+  local name=$1 method=$2 from=$3 steps=$4 lr=$5 mb=$6; shift 6
+  timeout "$(time_left)" "$KT" train --config "$CONFIG" --method "$method" "${BACKEND_ARG[@]}" \
     --set model=\""$from"\" --set data.train=\""$WORK/data/train.jsonl"\" \
     --set optim.max_steps="$steps" --set optim.lr="$lr" \
-    --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
+    --set optim.micro_batch="$mb" --set optim.effective_batch="$mb" \
     --set checkpoint.dir=\""$WORK/runs/$name"\" "$@" >> "$WORK/logs/$name.log" 2>&1
 }
 
 phase_prepare() {
   mkdir -p "$WORK/logs"
-  "$KT" synth --out "$WORK/data" --train 50000 --test 500 --seed 1
+  "$KT" synth --out "$WORK/data" --train 50000 --test 1000 --seed 1
+  # The test stream's first 500 problems are the test set (the same 500 with --test 500); the
+  # next 500 are the validation set.
+  tail -n +501 "$WORK/data/test.txt" > "$WORK/data/valid.txt"
+  head -n 500 "$WORK/data/test.txt" > "$WORK/data/test500.txt" && mv "$WORK/data/test500.txt" "$WORK/data/test.txt"
   "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 1024 \
     --hidden 256 --layers 6 --heads 8 --kv-heads 4 --intermediate 768 --seed 0
 }
@@ -54,7 +92,7 @@ phase_warmup() {
   mkdir -p "$WORK/logs"
   local resume=()
   [ -e "$WORK/runs/warmup/latest" ] && resume=(--resume)
-  [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS" 1e-3 "${resume[@]}"
+  [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS" 1e-3 "$WARMUP_MB" "${resume[@]}"
   tail -3 "$WORK/logs/warmup.log"
 }
 
@@ -62,20 +100,25 @@ phase_warmup() {
 # `warmup` (the shared warm-up) or `self` (the method's own runs/<method>/final); a run that was
 # stopped continues from its checkpoint.
 train_all() { # SUFFIX STEPS FROM
-  local suffix=$1 steps=$2 from=$3 pids=() m src
+  local suffix=$1 steps=$2 from=$3 pids=() m src spec
   mkdir -p "$WORK/logs"
-  for m in "${METHODS[@]}"; do
+  for m in "${METHODS[@]}" "${VARIANT_LIST[@]}"; do
+    spec=$m
+    [[ " ${METHODS[*]} " == *" $m "* ]] || spec=$(variant_args "$m") || return 1
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
     src="$WORK/runs/warmup/final"
     [ "$from" = self ] && src="$WORK/runs/$m/final"
     local resume=()
     [ -e "$WORK/runs/$m$suffix/latest" ] && resume=(--resume)
-    [ -d "$WORK/runs/$m$suffix/final" ] || train "$m$suffix" "$m" "$src" "$steps" 5e-4 "${resume[@]}" &
+    # shellcheck disable=SC2086 # spec is "METHOD [--set k=v]..."
+    set -- $spec
+    local method=$1; shift
+    [ -d "$WORK/runs/$m$suffix/final" ] || train "$m$suffix" "$method" "$src" "$steps" "$LR" "$MB" "$@" "${resume[@]}" &
     pids+=($!)
   done
   local rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  for m in "${METHODS[@]}"; do echo "== $m$suffix"; tail -2 "$WORK/logs/$m$suffix.log"; done
+  for m in "${METHODS[@]}" "${VARIANT_LIST[@]}"; do echo "== $m$suffix"; tail -2 "$WORK/logs/$m$suffix.log"; done
   return $rc
 }
 
@@ -85,14 +128,34 @@ phase_methods() { train_all "" "$STEPS" warmup; }
 # for EXTEND_STEPS more steps (a fresh warm-up + cosine schedule) into runs/<method>+.
 phase_extend() { train_all + "${EXTEND_STEPS:-1000}" self; }
 
-eval_one() { # NAME MODE  (SUFFIX=+ evaluates the extended runs)
-  "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/test.txt" --mode "$2" \
-    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | tee "$WORK/logs/eval-$1-$2.log" | grep '^kava-train eval'
+eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended runs)
+  local split=${3:-test} tag=""
+  [ "$split" = test ] || tag="-$split"
+  "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/$split.txt" --mode "$2" \
+    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1-$2.log" | grep '^kava-train eval'
+}
+
+# The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select.md.
+phase_select() {
+  mkdir -p "$WORK/logs"
+  local m
+  for m in kava "${VARIANT_LIST[@]}"; do eval_one "$m" latent valid & done
+  wait
+  for m in kava "${VARIANT_LIST[@]}"; do
+    sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$WORK/logs/eval-valid-$m-latent.log"
+  done | { echo "| kava run | validation accuracy (latent) | forward passes |"; echo "|---|---|---|"; cat; } > "$WORK/select.md"
+  # The best validation accuracy wins; a tie keeps the earlier run (kava's defaults first).
+  sed -n 's/^| \([a-z0-9-]*\) | \([0-9.]*\)%.*/\2 \1/p' "$WORK/select.md" | sort -s -k1,1 -rn | head -1 | cut -d' ' -f2 > "$WORK/selected"
+  cat "$WORK/select.md"
+  echo "selected: $(cat "$WORK/selected")"
 }
 
 phase_eval() {
   mkdir -p "$WORK/logs"
-  local rows=("kava latent" "kava cot" "cot cot" "nocot nocot" "pccot latent" "codi latent") r
+  local pr r m
+  pr=$(package_run)
+  local rows=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent")
+  for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || rows+=("$m latent"); done
   for r in "${rows[@]}"; do eval_one $r & done
   wait
   {
@@ -119,16 +182,16 @@ phase_iterations() {
 phase_package() {
   local dest=kava/models/demo
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  "$KAVA" convert "$WORK/runs/kava${SUFFIX:-}/final" "$dest.tmp" --dtype f16
+  "$KAVA" convert "$WORK/runs/$(package_run)${SUFFIX:-}/final" "$dest.tmp" --dtype f16
   head -n 16 "$WORK/data/test.txt" > "$dest.tmp/questions.txt"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,23p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,30p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
-    for q in prepare warmup methods eval package; do echo "### $q"; "phase_$q"; done
+    for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done
   else
     echo "### $p"; "phase_$p"
   fi
