@@ -70,11 +70,15 @@ pub struct DataConfig {
     pub keep_last_step: bool,
     /// Use at most this many training examples (0: all).
     pub limit: usize,
+    /// Pad every batch's sequences to a multiple of this many tokens (1: to the longest only).
+    /// Padding is masked, so the losses are unchanged; a GPU backend then meets a handful of
+    /// shapes instead of one per batch length and compiles/tunes its kernels once.
+    pub pad_multiple: usize,
 }
 
 impl Default for DataConfig {
     fn default() -> Self {
-        Self { train: PathBuf::from("../shared/data/gsm8k/train.jsonl"), valid: None, trace: Trace::Aug, keep_last_step: false, limit: 0 }
+        Self { train: PathBuf::from("../shared/data/gsm8k/train.jsonl"), valid: None, trace: Trace::Aug, keep_last_step: false, limit: 0, pad_multiple: 16 }
     }
 }
 
@@ -181,8 +185,9 @@ pub struct OptimConfig {
     /// Global-norm gradient clipping (0: off).
     pub grad_clip: f64,
     pub seed: u64,
-    /// Compute dtype. Only `f32` is implemented (kava's model runs in f32 on every backend);
-    /// `bf16` is accepted by the parser and refused by validation with that explanation.
+    /// Compute dtype of the matrix products: `f32`, or `bf16` (the paper's; operands cast to
+    /// bf16 inside every GEMM, everything else and the weights f32 — see
+    /// `kava::model::precision`). bf16 needs the cuda or cpu backend (WGSL has no bf16).
     pub dtype: String,
 }
 
@@ -199,6 +204,17 @@ impl Default for OptimConfig {
             grad_clip: 2.0,
             seed: 42,
             dtype: "f32".into(),
+        }
+    }
+}
+
+impl OptimConfig {
+    /// The dtype of the model's matrix products (`None`: f32, the weights' own).
+    pub fn compute_dtype(&self) -> Result<Option<burn::tensor::FloatDType>, String> {
+        match self.dtype.as_str() {
+            "f32" => Ok(None),
+            "bf16" => Ok(Some(burn::tensor::FloatDType::BF16)),
+            other => Err(format!("`{other}`: expected f32 or bf16")),
         }
     }
 }
@@ -410,6 +426,9 @@ impl TrainConfig {
         if self.method == Method::Codi && self.latent.num_iterations != self.latent.num_latents {
             return bad("latent.num_iterations", format!("must equal num_latents ({}) for codi", self.latent.num_latents));
         }
+        if self.data.pad_multiple == 0 {
+            return bad("data.pad_multiple", "must be at least 1 (1: pad to the longest only)".into());
+        }
         if !(0.0..=1.0).contains(&self.evict.lambda) {
             return bad("evict.lambda", format!("{} is outside [0, 1]", self.evict.lambda));
         }
@@ -419,10 +438,8 @@ impl TrainConfig {
         if !["position", "score"].contains(&self.evict.order.as_str()) {
             return bad("evict.order", format!("`{}`: expected position or score", self.evict.order));
         }
-        match self.optim.dtype.as_str() {
-            "f32" => {}
-            "bf16" => return bad("optim.dtype", "bf16 compute is not implemented yet (kava runs f32); use f32".into()),
-            other => return bad("optim.dtype", format!("`{other}`: expected f32 (bf16 is not implemented yet)")),
+        if let Err(problem) = self.optim.compute_dtype() {
+            return bad("optim.dtype", problem);
         }
         if self.optim.micro_batch == 0 || self.optim.effective_batch % self.optim.micro_batch != 0 {
             return bad("optim.effective_batch", format!("{} must be a positive multiple of micro_batch {}", self.optim.effective_batch, self.optim.micro_batch));

@@ -204,7 +204,13 @@ pub struct Padded {
 
 /// Right-pads `rows` with `pad`.
 pub fn pad_right<R: AsRef<[u32]>>(rows: &[R], pad: u32) -> Padded {
-    let width = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    pad_right_to(rows, pad, 1)
+}
+
+/// Right-pads `rows` with `pad` to the longest, rounded up to a multiple of `multiple` (≥ 1;
+/// fewer distinct shapes for a GPU backend to compile kernels for, `data.pad_multiple`).
+pub fn pad_right_to<R: AsRef<[u32]>>(rows: &[R], pad: u32, multiple: usize) -> Padded {
+    let width = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0).next_multiple_of(multiple.max(1));
     let mut out = Padded { ids: Vec::new(), valid: Vec::new(), lens: Vec::new() };
     for r in rows {
         let r = r.as_ref();
@@ -264,7 +270,12 @@ pub type NoCotBatch = Batch<NoCotSeq>;
 
 impl<S: Sequence> Batch<S> {
     pub fn new(rows: Vec<S>, pad: u32) -> Self {
-        let padded = pad_right(&rows.iter().map(S::ids).collect::<Vec<_>>(), pad);
+        Self::padded_to(rows, pad, 1)
+    }
+
+    /// [`new`](Self::new) with the width rounded up to a multiple of `multiple` ([`pad_right_to`]).
+    pub fn padded_to(rows: Vec<S>, pad: u32, multiple: usize) -> Self {
+        let padded = pad_right_to(&rows.iter().map(S::ids).collect::<Vec<_>>(), pad, multiple);
         Batch { padded, rows }
     }
 
@@ -389,6 +400,18 @@ mod tests {
         let t = s.ce_targets();
         assert_eq!(t.first(), Some(&(3, 'T' as u32)));
         assert_eq!(t.last(), Some(&(18, EOS)));
+    }
+
+    #[test]
+    fn padding_to_a_multiple_rounds_the_width_up_and_masks_the_extra_columns() {
+        let rows: [&[u32]; 2] = [&[1, 2, 3], &[4, 5, 6, 7, 8]];
+        let p = pad_right_to(&rows, 9, 4);
+        assert_eq!(p.ids, vec![vec![1, 2, 3, 9, 9, 9, 9, 9], vec![4, 5, 6, 7, 8, 9, 9, 9]]);
+        assert_eq!(p.valid[1], [true, true, true, true, true, false, false, false]);
+        assert_eq!(p.lens, [3, 5]);
+        assert_eq!(pad_right_to(&rows, 9, 5).ids[0].len(), 5, "already a multiple");
+        assert_eq!(pad_right_to(&rows, 9, 1), pad_right(&rows, 9));
+        assert_eq!(pad_right_to(&rows, 9, 0), pad_right(&rows, 9), "0 behaves as 1");
     }
 
     #[test]

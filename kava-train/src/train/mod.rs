@@ -123,6 +123,12 @@ impl Session {
     /// adapters as `cfg` says and sets up the optimizer. `train` may be empty for a session that
     /// only restores a checkpoint to export it.
     pub fn new(cfg: TrainConfig, device: Device, train: Vec<Example>) -> Result<Self, TrainError> {
+        if cfg.optim.compute_dtype().map_err(TrainError::Data)?.is_some() && is_wgpu(&device) {
+            return Err(TrainError::Data(format!(
+                "optim.dtype = {}: the wgpu backend has no bf16 (WGSL); train with --backend cuda or cpu, or optim.dtype = \"f32\"",
+                cfg.optim.dtype
+            )));
+        }
         // Adapter init is drawn from the seeded device RNG.
         device.seed(cfg.optim.seed);
         // Load and extend on the plain device, then lift the weights onto the autodiff device as
@@ -227,6 +233,9 @@ impl Session {
     /// Runs optimizer step `self.opt.step + 1` and returns its metrics.
     pub fn train_step(&mut self) -> StepMetrics {
         let t0 = Instant::now();
+        // bf16 GEMMs for this step's forward passes when optim.dtype says so (the backward
+        // follows the casts the forward recorded).
+        let _autocast = kava::model::precision::autocast(self.cfg.optim.compute_dtype().unwrap_or(None));
         let step = self.opt.step as usize; // 0-based index of this step
         let idx = self.step_examples(step);
         let mb = self.cfg.optim.micro_batch;
@@ -372,4 +381,11 @@ pub fn evaluate(
 /// Number of parameters of a module (all, trainable or not).
 pub fn num_params<M: Module>(m: &M) -> usize {
     m.num_params()
+}
+
+/// Whether `device` is a wgpu/WebGPU one (no bf16 there). burn 0.22's `Device` names its
+/// runtime only in its `Debug` form.
+fn is_wgpu(device: &Device) -> bool {
+    let name = format!("{device:?}").to_lowercase();
+    name.contains("wgpu") || name.contains("webgpu") || name.contains("vulkan")
 }

@@ -214,7 +214,7 @@ pub fn step_loss(
     let layers = model.layers.len();
 
     if plan.nocot {
-        let batch = Batch::new(examples.iter().map(|e| nocot_seq(tok, e)).collect(), sp.pad);
+        let batch = Batch::padded_to(examples.iter().map(|e| nocot_seq(tok, e)).collect(), sp.pad, cfg.data.pad_multiple);
         tokens += real_tokens(&batch.padded);
         let t = batch.padded.ids[0].len();
         let out = model.forward(
@@ -232,12 +232,13 @@ pub fn step_loss(
     let mut teacher_states = vec![];
     let mut evicted = None;
     if plan.teacher {
-        let batch = Batch::new(
+        let batch = Batch::padded_to(
             examples
                 .iter()
                 .map(|e| teacher_seq(tok, e, cfg.data.keep_last_step))
                 .collect(),
             sp.pad,
+            cfg.data.pad_multiple,
         );
         tokens += real_tokens(&batch.padded);
         let t = batch.padded.ids[0].len();
@@ -282,13 +283,14 @@ pub fn step_loss(
             keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
             ..Capture::none()
         };
-        let latents = reasoner.reason(model, &questions, &capture);
-        let tails = crate::data::pad_right(
+        let latents = reasoner.reason_padded(model, &questions, &capture, cfg.data.pad_multiple);
+        let tails = crate::data::pad_right_to(
             &rows
                 .iter()
                 .map(|r| r.tail_ids.as_slice())
                 .collect::<Vec<_>>(),
             sp.pad,
+            cfg.data.pad_multiple,
         );
         tokens += real_tokens(&tails);
         let t = tails.ids[0].len();

@@ -66,13 +66,21 @@ impl LatentReasoner {
     /// # Panics
     /// If a question is empty or `M` is zero.
     pub fn reason(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture) -> Latents {
+        self.reason_padded(model, questions, capture, 1)
+    }
+
+    /// [`reason`](Self::reason) with the question columns padded up to a multiple of
+    /// `multiple` (≥ 1): the same latents (padding is masked and skipped by the positions),
+    /// fewer distinct tensor shapes for a GPU backend to compile and tune kernels for when
+    /// training on batches of varying length.
+    pub fn reason_padded(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> Latents {
         let cfg = &self.config;
         let (m, t_iters) = (cfg.num_latents, cfg.num_iterations);
         assert!(m > 0, "the number of latents must be positive");
         assert!(questions.iter().all(|q| !q.is_empty()), "empty question");
         let device = model.device();
         let b = questions.len();
-        let q = questions.iter().map(Vec::len).max().unwrap_or(0);
+        let q = questions.iter().map(Vec::len).max().unwrap_or(0).next_multiple_of(multiple.max(1));
         let pad = cfg.pad_id;
 
         // Init pass: [BOS] Q (pad…) <bot> <lat>×M.

@@ -7,6 +7,7 @@ use burn::tensor::{activation, Bool, Tensor};
 
 use super::cache::KvCache;
 use super::linear::Linear;
+use super::precision;
 use super::rope::RopeAngles;
 
 #[derive(Module, Debug)]
@@ -64,14 +65,14 @@ impl Attention {
         let s = k.dims()[2];
 
         // [b, g, r·t, d] · [b, g, d, s] → [b, g, r·t, s]
-        let scores = q.clone().reshape([b, g, r * t, d]).matmul(k.swap_dims(2, 3));
+        let scores = precision::matmul(q.clone().reshape([b, g, r * t, d]), k.swap_dims(2, 3));
         let scores = scores.reshape([b, h, t, s]).mul_scalar(1.0 / (d as f64).sqrt());
         let scores = match mask {
             Some(mask) => scores.mask_fill(mask.clone().expand([b, h, t, s]), -1.0e9),
             None => scores,
         };
         let probs = activation::softmax(scores, 3).reshape([b, g, r * t, s]);
-        let ctx = probs.matmul(v).reshape([b, h, t, d]); // [b, h, t, d]
+        let ctx = precision::matmul(probs, v).reshape([b, h, t, d]); // [b, h, t, d]
         let out = self.o_proj.forward(ctx.swap_dims(1, 2).reshape([b, t, h * d]));
         AttentionOutput { out, q, k: k_new, v: v_new, k_pre_rope }
     }

@@ -4,6 +4,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 
+use super::precision::matmul;
 use crate::load::HostTensor;
 
 /// `y = x·W + b` (+ `(α/r)·(drop(x)·A)·B` with a LoRA adapter).
@@ -49,7 +50,7 @@ impl Lora {
         } else {
             x
         };
-        x.matmul(self.a.val()).matmul(self.b.val()).mul_scalar(self.scale)
+        matmul(matmul(x, self.a.val()), self.b.val()).mul_scalar(self.scale)
     }
 }
 
@@ -82,7 +83,7 @@ impl Linear {
         let [b, t, c] = x.dims();
         // [b·t, in] · [in, out]: one GEMM with no broadcasting of W.
         let x = x.reshape([b * t, c]);
-        let mut y = x.clone().matmul(self.weight.val());
+        let mut y = matmul(x.clone(), self.weight.val());
         if let Some(lora) = &self.lora {
             y = y + lora.delta(x);
         }

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod linear;
 pub mod mlp;
 pub mod norm;
+pub mod precision;
 pub mod rope;
 
 use burn::module::{Module, Param};
@@ -194,7 +195,7 @@ impl Transformer {
                 let [b, t, c] = hidden.dims();
                 let w = self.embed_tokens.val(); // [v, c]
                 let v = w.dims()[0];
-                hidden.reshape([b * t, c]).matmul(w.transpose()).reshape([b, t, v])
+                precision::matmul(hidden.reshape([b * t, c]), w.transpose()).reshape([b, t, v])
             }
         }
     }

@@ -9,6 +9,7 @@ mod gguf_crosscheck;
 mod latent;
 mod lora;
 mod parity;
+mod precision;
 mod real_models;
 mod train_loop;
 mod training;

@@ -219,6 +219,34 @@ fn every_method_runs_through_the_one_loop_with_its_loss_terms() {
 }
 
 #[test]
+fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("pad-multiple");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    for method in Method::ALL {
+        let step = |multiple: usize| {
+            let mut c = tiny_config(method, &dir, &train);
+            c.lora.dropout = 0.0; // the two steps differ only in the padding
+            c.data.pad_multiple = multiple;
+            c.validate("test").unwrap();
+            Session::new(c, cpu(), examples.clone()).unwrap().train_step()
+        };
+        let (tight, padded) = (step(1), step(64));
+        for (name, a, b) in [
+            ("ce_student", padded.ce_student, tight.ce_student),
+            ("ce_teacher", padded.ce_teacher, tight.ce_teacher),
+            ("codi", padded.codi, tight.codi),
+            ("kv", padded.kv, tight.kv),
+            ("grad_norm", padded.grad_norm, tight.grad_norm),
+        ] {
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1e-3), "{}: {name} {a} padded to 64 vs {b}", method.name());
+        }
+        assert!(padded.loss > 0.0 && padded.loss.is_finite(), "{}: {padded:?}", method.name());
+    }
+}
+
+#[test]
 fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_slots() {
     use kava_train::data::{teacher_seq, Batch};
     use kava_train::train::step::teacher_kv_targets;
