@@ -4,7 +4,8 @@
 # LLVM-heavy static binaries compress together (~2 × 120 MB → one ~25 MB file). Output: .gpu1/
 # (git-ignored through .git/info/exclude). Optional: MODEL=path.gguf also splits that model into
 # 36 MiB parts — the first beside the bundle in .gpu1/, the rest in .gpu2/ — so that each of two
-# runs stays under the device tool's 64 MiB transfer limit.
+# runs stays under the device tool's 64 MiB transfer limit. FEATURES adds cargo features (e.g.
+# FEATURES=kava-train/fusion) and BUNDLE names the archive (default .gpu1/bundle.tar.xz).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .git/info
@@ -13,14 +14,19 @@ for d in /.gpu1/ /.gpu2/; do grep -qx "$d" .git/info/exclude 2>/dev/null || echo
 # installs a stand-in. Elsewhere cargo fetches its own and this is skipped.
 if [ -f ../shared/tools/cuda-build-env.sh ]; then source ../shared/tools/cuda-build-env.sh; fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/cuda}
-cargo build --release --locked -p kava -p shaders -p kava-train --features kava/cuda,shaders/cuda,kava-train/cuda --bins
+# evict-bench times the eviction kernels, which a fusion build does not use: leave it out then.
+bins=(kava kava-train evict-bench)
+[[ "${FEATURES:-}" == *fusion* ]] && bins=(kava kava-train)
+cargo build --release --locked -p kava -p shaders -p kava-train --features "kava/cuda,shaders/cuda,kava-train/cuda${FEATURES:+,$FEATURES}" "${bins[@]/#/--bin=}"
 stage=$(mktemp -d)
-cp "$CARGO_TARGET_DIR/release/kava" "$CARGO_TARGET_DIR/release/kava-train" "$CARGO_TARGET_DIR/release/evict-bench" "$stage/"
+for b in "${bins[@]}"; do cp "$CARGO_TARGET_DIR/release/$b" "$stage/"; done
 strip "$stage"/*
 mkdir -p .gpu1 .gpu2
-tar -C "$stage" -cf - kava kava-train evict-bench | xz -T2 --lzma2=preset=6,dict=256MiB > .gpu1/bundle.tar.xz
+BUNDLE=${BUNDLE:-.gpu1/bundle.tar.xz}
+mkdir -p "$(dirname "$BUNDLE")"
+tar -C "$stage" -cf - "${bins[@]}" | xz -T2 --lzma2=preset=6,dict=256MiB > "$BUNDLE"
 rm -rf "$stage"
-ls -l .gpu1/bundle.tar.xz
+ls -l "$BUNDLE"
 if [ -n "${MODEL:-}" ]; then
   rm -f .gpu1/model.part-* .gpu2/model.part-*
   split -b 36M -d "$MODEL" .gpu2/model.part-

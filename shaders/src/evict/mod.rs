@@ -8,7 +8,7 @@
 //! are kept, by default in original position order. [`mod@reference`] has the exact definition.
 
 pub mod check;
-#[cfg(feature = "cube")]
+#[cfg(all(feature = "cube", not(feature = "fusion")))]
 pub mod kernel;
 pub mod reference;
 pub mod tensor_ops;
@@ -140,6 +140,8 @@ pub(crate) struct Dims {
     pub x: usize,
     pub n: usize,
     pub d: usize,
+    /// Read by the kernels only (absent from a `fusion` build).
+    #[cfg_attr(any(not(feature = "cube"), feature = "fusion"), allow(dead_code))]
     pub a: usize,
     pub r: usize,
 }
@@ -187,7 +189,7 @@ pub fn evict(
     let autodiff = k.device().is_autodiff();
     let (k, v, q) = (plain(k), plain(v), plain(q));
     let lift = |out: EvictedTensors| if autodiff { out.autodiff() } else { out };
-    #[cfg(feature = "cube")]
+    #[cfg(all(feature = "cube", not(feature = "fusion")))]
     if kernel::supported(&k) {
         if let Some(out) = kernel::evict(k.clone(), v.clone(), q.clone(), cot_lens, ans_lens, cfg) {
             return (lift(out), Path::Kernel);
