@@ -30,16 +30,16 @@ KAVA=${KAVA:-target/release/kava}
 WORK=${WORK:-demo-work}
 WARMUP_STEPS=${WARMUP_STEPS:-3000}
 WARMUP_MB=${WARMUP_MB:-64}
-STEPS=${STEPS:-1200}
-MB=${MB:-256}
-LR=${LR:-1e-3}
-JOBS=${JOBS:-6}
+STEPS=${STEPS:-1500}
+MB=${MB:-64}
+LR=${LR:-5e-4}
+JOBS=${JOBS:-5}
 EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
 METHODS=(cot nocot codi pccot kava)
-read -r -a VARIANT_LIST <<< "${VARIANTS-kava-a1}"
+read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-m12"
 
 # A recipe variant: NAME -> the method and the overrides it trains with.
 variant_args() {

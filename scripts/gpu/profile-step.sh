@@ -7,8 +7,8 @@
 #                      time, summed per kernel name at each sync, i.e. once per step)
 # Cases: CASES="kava:64 kava:256:bf16 cot:64:pad1 …" (method:micro-batch[:option…], options
 # bf16 = optim.dtype "bf16", pad1 = data.pad_multiple 1, i.e. no bucketing); PROFILE="kava:64"
-# profiles those. Each case runs in a fresh directory with its own HOME (no kernel or autotune
-# cache carried over from an earlier case). Binaries: .gpu1/bundle.tar.xz (scripts/gpu/pack.sh),
+# profiles those. Each timed case runs in a fresh directory with its own HOME (no kernel or
+# autotune cache carried over from an earlier case). Binaries: .gpu1/bundle.tar.xz (scripts/gpu/pack.sh),
 # or BUNDLE=path unpacked into BIN; TAG prefixes the case names (e.g. TAG=fusion-).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,7 +37,11 @@ one() { # CASE [profile]
   if [ "${4:-}" = profile ]; then
     printf '[profiling.logger]\nlevel = "basic"\nfile = "%s/profile.log"\nappend = true\n' "$dir" > "$dir/cubecl.toml"
   fi
-  ( cd "$dir" && HOME=$dir XDG_CACHE_HOME=$dir/.cache "$BIN/kava-train" train --config "$OLDPWD/scripts/demo-model/demo.toml" --method "$method" --backend "${BACKEND:-cuda}" \
+  # A fresh HOME keeps CubeCL's caches from an earlier case out (not for the profiled case: its
+  # cubecl.toml was not picked up under a changed HOME on 2026-11-29).
+  local home=$dir
+  [ "${2:-}" = profile ] && home=$HOME
+  ( cd "$dir" && HOME=$home XDG_CACHE_HOME=$home/.cache "$BIN/kava-train" train --config "$OLDPWD/scripts/demo-model/demo.toml" --method "$method" --backend "${BACKEND:-cuda}" \
       --set model=\""$WORK/init"\" --set data.train=\""$WORK/data/train.jsonl"\" \
       --set optim.max_steps="$STEPS" --set optim.micro_batch="$mb" --set optim.effective_batch="$mb" \
       --set checkpoint.dir=\""$dir/run"\" --set checkpoint.every=0 "${opts[@]}" > "$dir/train.log" 2>&1 )
