@@ -24,15 +24,7 @@ stash() {
   [ -f .gpu3/bundle.tar.xz ] && [ ! -x "$KT/bin-fusion/kava-train" ] && mkdir -p "$KT/bin-fusion" && xz -dc .gpu3/bundle.tar.xz | tar -C "$KT/bin-fusion" -xf -
   ls -l "$KT" "$KT"/bin-* 2>/dev/null | grep -v "^total"
 }
-peak_mem() { # sample GPU memory until the given pid exits; print the max in MiB
-  local pid=$1 max=0 v
-  while kill -0 "$pid" 2>/dev/null; do
-    v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
-    [ "$v" -gt "$max" ] && max=$v
-    sleep 0.5
-  done
-  echo "$max"
-}
+source scripts/gpu/lib.sh # peak_mem
 summary() { # METRICS TAG
   python3 - "$1" "$2" <<'PY'
 import json, sys, statistics as st

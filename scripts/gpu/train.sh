@@ -20,15 +20,7 @@ unpack() {
     mkdir -p "$KT/bin" && xz -dc "$KT/bundle.tar.xz" | tar -C "$KT/bin" -xf -
   fi
 }
-peak_mem() { # sample GPU memory until the given pid exits; print the max in MiB
-  local pid=$1 max=0 v
-  while kill -0 "$pid" 2>/dev/null; do
-    v=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)
-    [ "$v" -gt "$max" ] && max=$v
-    sleep 0.5
-  done
-  echo "$max"
-}
+source "$(dirname "$0")/lib.sh" # peak_mem
 case $stage in
   stash)
     cp .gpu*/chunk-* "$KT/"

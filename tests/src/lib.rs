@@ -125,3 +125,19 @@ pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// The logits `[t, vocab]` (flattened) of one sequence through `model`, no cache kept.
+pub fn logits(model: &kava::Model, ids: &[u32]) -> Vec<f32> {
+    use kava::model::{ids_tensor, Capture};
+    let m = &model.transformer;
+    let device = m.device();
+    let out = m.forward(m.embed(ids_tensor(&[ids.to_vec()], &device)), None, &mut m.new_cache(1), &Capture::none());
+    host(m.logits(out.hidden))
+}
+
+/// Asserts each `(name, got, want)` agrees to `rel` relative to `max(|want|, floor)`.
+pub fn assert_terms_close(label: &str, terms: &[(&str, f64, f64)], rel: f64, floor: f64) {
+    for &(name, got, want) in terms {
+        assert!(got.is_finite() && (got - want).abs() <= rel * want.abs().max(floor), "{label}: {name} {got} vs {want}");
+    }
+}

@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use kava::gguf::{permute_rows, Array, GgufWriter, Value};
 use kava::load::safetensors::{parse, StoreDtype};
-use kava::model::{ids_tensor, Capture};
 use kava::{Backend, Model, ModelConfig};
-use kava_tests::{assert_close, fixture, host, Expected, CASES};
+use kava_tests::{assert_close, fixture, logits, Expected, CASES};
 
 /// The fixture `case` as a GGUF file (F32 tensors).
 fn to_gguf(case: &str) -> Vec<u8> {
@@ -122,13 +121,6 @@ fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("kava-test-{}-gguf", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
-}
-
-fn logits(model: &Model, ids: &[u32]) -> Vec<f32> {
-    let m = &model.transformer;
-    let device = m.device();
-    let out = m.forward(m.embed(ids_tensor(&[ids.to_vec()], &device)), None, &mut m.new_cache(1), &Capture::none());
-    host(m.logits(out.hidden))
 }
 
 #[test]

@@ -4,18 +4,10 @@
 
 use kava::burn::tensor::FloatDType;
 use kava::model::precision::{autocast, matmul_dtype};
-use kava::model::{ids_tensor, Capture};
 use kava::{Backend, Model};
-use kava_tests::{fixture, host, max_abs_diff};
+use kava_tests::{assert_terms_close, fixture, logits, max_abs_diff};
 use kava_train::config::{Method, TrainConfig};
 use kava_train::train::Session;
-
-fn logits(model: &Model, ids: &[u32]) -> Vec<f32> {
-    let m = &model.transformer;
-    let device = m.device();
-    let out = m.forward(m.embed(ids_tensor(&[ids.to_vec()], &device)), None, &mut m.new_cache(1), &Capture::none());
-    host(m.logits(out.hidden))
-}
 
 #[test]
 fn bf16_gemms_run_only_inside_the_scope_and_stay_close_to_f32() {
@@ -65,16 +57,19 @@ fn a_bf16_training_step_matches_the_f32_step_to_bf16_accuracy() {
     };
     let (f1, f2) = step("f32");
     let (b1, b2) = step("bf16");
-    for (name, a, b) in [
-        ("ce_student", b1.ce_student, f1.ce_student),
-        ("ce_teacher", b1.ce_teacher, f1.ce_teacher),
-        ("codi", b1.codi, f1.codi),
-        ("kv", b1.kv, f1.kv),
-        ("grad_norm", b1.grad_norm, f1.grad_norm),
-        ("step-2 loss", b2.loss, f2.loss),
-    ] {
-        assert!(a.is_finite() && (a - b).abs() <= 0.03 * b.abs().max(1e-2), "{name}: bf16 {a} vs f32 {b}");
-    }
+    assert_terms_close(
+        "bf16 vs f32",
+        &[
+            ("ce_student", b1.ce_student, f1.ce_student),
+            ("ce_teacher", b1.ce_teacher, f1.ce_teacher),
+            ("codi", b1.codi, f1.codi),
+            ("kv", b1.kv, f1.kv),
+            ("grad_norm", b1.grad_norm, f1.grad_norm),
+            ("step-2 loss", b2.loss, f2.loss),
+        ],
+        0.03,
+        1e-2,
+    );
     assert_ne!(b1.loss, f1.loss, "the bf16 step computed exactly the f32 one: no bf16 GEMMs");
     assert_eq!(matmul_dtype(), None, "the step's scope does not leak");
     let _ = std::fs::remove_dir_all(&dir);
