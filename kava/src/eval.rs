@@ -15,6 +15,9 @@ use crate::solve::Solution;
 pub struct EvalItem {
     pub question: String,
     pub gold: f64,
+    /// Reasoning steps of the gold solution, where the format has them: `<<…>>` equations of a
+    /// GSM8k-Aug line, solution lines before `####` of a GSM8k record (`None`: GSM-Hard, SVAMP).
+    pub steps: Option<usize>,
 }
 
 /// A record that could not be used.
@@ -77,8 +80,9 @@ fn gold(text: &str) -> std::result::Result<f64, String> {
 
 fn aug_line(line: &str) -> std::result::Result<EvalItem, String> {
     let (question, rest) = line.split_once("||").ok_or("no `||` between question and steps")?;
-    let (_, answer) = rest.rsplit_once("####").ok_or("no `####` before the answer")?;
-    nonempty(question).map(|question| EvalItem { question, gold: f64::NAN }).and_then(|mut it| {
+    let (equations, answer) = rest.rsplit_once("####").ok_or("no `####` before the answer")?;
+    let steps = Some(equations.matches("<<").count());
+    nonempty(question).map(|question| EvalItem { question, gold: f64::NAN, steps }).and_then(|mut it| {
         it.gold = gold(answer)?;
         Ok(it)
     })
@@ -89,8 +93,9 @@ fn json_line(line: &str) -> std::result::Result<EvalItem, String> {
     let field = |k: &str| v.get(k);
     if let (Some(q), Some(a)) = (field("question"), field("answer")) {
         let a = a.as_str().ok_or("`answer` is not a string")?;
-        let (_, answer) = a.rsplit_once("####").ok_or("`answer` has no `####`")?;
-        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`question` is not a string")?)?, gold: gold(answer)? });
+        let (solution, answer) = a.rsplit_once("####").ok_or("`answer` has no `####`")?;
+        let steps = Some(solution.lines().filter(|l| !l.trim().is_empty()).count());
+        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`question` is not a string")?)?, gold: gold(answer)?, steps });
     }
     if let (Some(q), Some(t)) = (field("input"), field("target")) {
         let target = match t {
@@ -98,7 +103,7 @@ fn json_line(line: &str) -> std::result::Result<EvalItem, String> {
             serde_json::Value::String(s) => gold(s)?,
             _ => return Err("`target` is not a number".into()),
         };
-        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`input` is not a string")?)?, gold: target });
+        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`input` is not a string")?)?, gold: target, steps: None });
     }
     Err("expected {question, answer} (GSM8k) or {input, target} (GSM-Hard)".into())
 }
@@ -111,7 +116,7 @@ fn svamp(rec: &serde_json::Value) -> std::result::Result<EvalItem, String> {
         Some(serde_json::Value::String(a)) => gold(a)?,
         _ => return Err("`Answer` missing or not a number".into()),
     };
-    Ok(EvalItem { question: nonempty(&question)?, gold })
+    Ok(EvalItem { question: nonempty(&question)?, gold, steps: None })
 }
 
 fn nonempty(q: &str) -> std::result::Result<String, String> {
@@ -134,6 +139,17 @@ pub struct Summary {
     pub kv_bytes: f64,
     /// Seconds of wall time per question.
     pub seconds: f64,
+    /// Accuracy by the gold solution's number of reasoning steps, ascending (empty when the
+    /// set has no step counts): how far the model's reasoning reaches.
+    pub by_steps: Vec<StepsBucket>,
+}
+
+/// The questions of one step count in a [`Summary`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepsBucket {
+    pub steps: usize,
+    pub n: usize,
+    pub correct: usize,
 }
 
 impl Summary {
@@ -157,7 +173,34 @@ impl Summary {
             kv_entries: mean(&|s| s.stats.kv_entries as f64),
             kv_bytes: mean(&|s| s.stats.kv_bytes as f64),
             seconds: if n == 0 { 0.0 } else { wall_seconds / n as f64 },
+            by_steps: Vec::new(),
         }
+    }
+
+    /// [`Summary::of`] for evaluation items, with the accuracy by step count.
+    pub fn of_items(solutions: &[Solution], items: &[EvalItem], wall_seconds: f64) -> Self {
+        let golds: Vec<f64> = items.iter().map(|i| i.gold).collect();
+        let mut s = Self::of(solutions, &golds, wall_seconds);
+        let mut buckets = std::collections::BTreeMap::<usize, StepsBucket>::new();
+        for (sol, item) in solutions.iter().zip(items) {
+            let Some(steps) = item.steps else { continue };
+            let b = buckets.entry(steps).or_insert(StepsBucket { steps, ..Default::default() });
+            b.n += 1;
+            b.correct += usize::from(sol.answer.is_some_and(|a| answers_match(a, item.gold)));
+        }
+        s.by_steps = buckets.into_values().collect();
+        s
+    }
+
+    /// `2 steps 91.0% (n 120) · 3 steps 64.2% (n 150) · …`, or `None` without step counts.
+    pub fn by_steps_line(&self) -> Option<String> {
+        (!self.by_steps.is_empty()).then(|| {
+            self.by_steps
+                .iter()
+                .map(|b| format!("{} steps {:.1}% (n {})", b.steps, 100.0 * b.correct as f64 / b.n.max(1) as f64, b.n))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        })
     }
 }
 
@@ -166,15 +209,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn accuracy_is_broken_down_by_the_gold_solutions_step_count() {
+        use crate::solve::{Mode, Solution, Stats};
+        let aug = "A?||<<1+1=2>> <<2*2=4>> #### 4\nB?||<<3-1=2>> #### 2\nC?||<<1+2=3>> <<3+3=6>> #### 6\nD?||<<1*5=5>> <<5+1=6>> <<6*2=12>> #### 12\n";
+        let (items, _) = parse_eval_set(aug, Path::new("x.txt")).unwrap();
+        assert_eq!(items.iter().map(|i| i.steps).collect::<Vec<_>>(), vec![Some(2), Some(1), Some(2), Some(3)]);
+        let sol = |a: Option<f64>| Solution { mode: Mode::Latent, text: String::new(), answer: a, stats: Stats::default(), latent_tokens: vec![] };
+        let sols = [sol(Some(4.0)), sol(Some(2.0)), sol(Some(5.0)), sol(None)];
+        let s = Summary::of_items(&sols, &items, 1.0);
+        assert_eq!((s.n, s.correct), (4, 2));
+        assert_eq!(
+            s.by_steps,
+            vec![StepsBucket { steps: 1, n: 1, correct: 1 }, StepsBucket { steps: 2, n: 2, correct: 1 }, StepsBucket { steps: 3, n: 1, correct: 0 }]
+        );
+        assert_eq!(s.by_steps_line().unwrap(), "1 steps 100.0% (n 1) · 2 steps 50.0% (n 2) · 3 steps 0.0% (n 1)");
+        // Formats without step counts give no breakdown.
+        let (svamp, _) = parse_eval_set(r#"[{"Body": "A.", "Question": "B?", "Answer": 1}]"#, Path::new("s.json")).unwrap();
+        assert_eq!(Summary::of_items(&[sol(Some(1.0))], &svamp, 1.0).by_steps_line(), None);
+        // GSM8k JSONL: the solution lines before `####`.
+        let (gsm, _) = parse_eval_set("{\"question\": \"Q?\", \"answer\": \"a<<1+1=2>>2\\nb\\n\\nc\\n#### 2\"}", Path::new("g.jsonl")).unwrap();
+        assert_eq!(gsm[0].steps, Some(3));
+    }
+
+    #[test]
     fn all_four_formats_parse_and_bad_records_are_counted() {
         let aug = "Q one?||<<2*3=6>> #### 6\nbroken line\nQ two?||<<1+1=2>> #### 1,000\nQ three?||#### 2/5\n";
         let (items, skipped) = parse_eval_set(aug, Path::new("x.txt")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "Q one?".into(), gold: 6.0 }, EvalItem { question: "Q two?".into(), gold: 1000.0 }]);
+        assert_eq!(items, vec![EvalItem { question: "Q one?".into(), gold: 6.0, steps: Some(1) }, EvalItem { question: "Q two?".into(), gold: 1000.0, steps: Some(1) }]);
         assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), vec![2, 4]);
 
         let gsm = "{\"question\": \"How many?\", \"answer\": \"It is 3.\\n#### -3\"}\n{\"question\": 1}\nnot json\n";
         let (items, skipped) = parse_eval_set(gsm, Path::new("t.jsonl")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "How many?".into(), gold: -3.0 }]);
+        assert_eq!(items, vec![EvalItem { question: "How many?".into(), gold: -3.0, steps: Some(1) }]);
         assert_eq!(skipped.len(), 2);
 
         let hard = "{\"input\": \"Big?\", \"target\": 12345.5}\n{\"input\": \"s\", \"target\": \"7\"}\n";
@@ -184,7 +250,7 @@ mod tests {
 
         let svamp = r#"[{"Body": "Ann has 3.", "Question": "How many?", "Answer": 3.0}, {"Body": "x"}]"#;
         let (items, skipped) = parse_eval_set(svamp, Path::new("s.json")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "Ann has 3. How many?".into(), gold: 3.0 }]);
+        assert_eq!(items, vec![EvalItem { question: "Ann has 3. How many?".into(), gold: 3.0, steps: None }]);
         assert_eq!(skipped[0].line, 2);
     }
 }

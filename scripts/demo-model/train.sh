@@ -15,7 +15,8 @@
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
 #   package  PACKAGE_RUN's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
-#   iterations  the packaged model in latent mode with T = 0, 1, 3, 6 Jacobi iterations
+#   iterations  the packaged model in latent mode with T = 0, 1, 3, 6 Jacobi iterations and in
+#            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
 # directory, default demo-work), WARMUP_STEPS, WARMUP_MB, STEPS, MB (batch of the methods), LR,
@@ -175,8 +176,11 @@ phase_iterations() {
   local t
   for t in 0 1 3 6; do
     "$KAVA" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode latent --iterations "$t" \
-      --limit "$EVAL_N" --batch-size 32 "${BACKEND_ARG[@]}" 2>&1 | tail -1
+      --limit "$EVAL_N" --batch-size 32 "${BACKEND_ARG[@]}" 2>&1 | grep '^kava eval'
   done
+  # The same model's CoT mode, for the accuracy by step count next to the latent one.
+  "$KT" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode cot --limit "$EVAL_N" \
+    --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | grep '^kava-train eval'
 }
 
 phase_package() {
@@ -188,7 +192,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,30p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,31p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done

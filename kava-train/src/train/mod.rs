@@ -370,12 +370,7 @@ pub fn evaluate(
         let qs: Vec<&str> = chunk.iter().map(|i| i.question.as_str()).collect();
         solutions.extend(model.solve_batch(&qs, mode, &opts, &mut |_, _| {})?);
     }
-    let golds: Vec<f64> = items.iter().map(|i| i.gold).collect();
-    Ok(kava::eval::Summary::of(
-        &solutions,
-        &golds,
-        t.elapsed().as_secs_f64(),
-    ))
+    Ok(kava::eval::Summary::of_items(&solutions, items, t.elapsed().as_secs_f64()))
 }
 
 /// Number of parameters of a module (all, trainable or not).

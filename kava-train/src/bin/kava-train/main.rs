@@ -244,6 +244,9 @@ fn real_main() -> anyhow::Result<()> {
                     "kava-train eval | {} | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} | {:.3} s/question",
                     model_dir.display(), data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.seconds
                 );
+                if let Some(line) = s.by_steps_line() {
+                    println!("kava-train eval by steps | mode {m} | {line}");
+                }
             }
             Ok(())
         }

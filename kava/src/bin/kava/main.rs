@@ -258,12 +258,14 @@ fn run(cli: Cli) -> kava::Result<()> {
                     bar.inc(chunk.len() as u64);
                 }
                 bar.finish_and_clear();
-                let golds: Vec<f64> = items.iter().map(|i| i.gold).collect();
-                let s = kava::eval::Summary::of(&solutions, &golds, t.elapsed().as_secs_f64());
+                let s = kava::eval::Summary::of_items(&solutions, items, t.elapsed().as_secs_f64());
                 println!(
                     "kava eval | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} ({:.1} KiB) | {:.3} s/question",
                     data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.kv_bytes / 1024.0, s.seconds
                 );
+                if let Some(line) = s.by_steps_line() {
+                    println!("kava eval by steps | mode {m} | {line}");
+                }
             }
             Ok(())
         }
