@@ -122,7 +122,7 @@ impl Session {
             })?;
             let (shape, data) = restrict(info, from, full);
             tensors.push((info.name.clone(), HostTensor::new(shape.clone(), data)));
-            if let Some(m) = &self.opt.moments[i] {
+            if let Some(m) = &self.opt.moments(i) {
                 let (_, a) = restrict(info, from, &params::to_host(m.exp_avg.clone()));
                 let (_, b) = restrict(info, from, &params::to_host(m.exp_avg_sq.clone()));
                 moments.push((
@@ -197,6 +197,7 @@ impl Session {
         let current = self.current_values();
         let mut new_values: HashMap<ParamId, Vec<f32>> = HashMap::new();
         let device = self.device.clone();
+        let mut restored = Vec::with_capacity(self.opt.params.len());
         for (i, info) in self.opt.params.clone().iter().enumerate() {
             let file = ck.join("params.safetensors");
             let t = tensors
@@ -219,14 +220,15 @@ impl Session {
                     &device,
                 )))
             };
-            self.opt.moments[i] = match (moment("exp_avg")?, moment("exp_avg_sq")?) {
+            restored.push(match (moment("exp_avg")?, moment("exp_avg_sq")?) {
                 (Some(exp_avg), Some(exp_avg_sq)) => Some(Moments {
                     exp_avg,
                     exp_avg_sq,
                 }),
                 _ => None,
-            };
+            });
         }
+        self.opt.set_moments(restored, &device);
         self.model.transformer = params::write_params(self.model.transformer.clone(), &new_values);
         if let Some(r) = self.model.latent.as_mut() {
             if let Some(p) = r.projection.take() {

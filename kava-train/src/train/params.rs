@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use kava::burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
-use kava::burn::tensor::{Gradients, Tensor, TensorData};
+use kava::burn::tensor::{Bool, Device, Gradients, Tensor, TensorData};
 
 /// Which parameters train.
 #[derive(Clone, Debug, PartialEq)]
@@ -255,7 +255,14 @@ pub struct Moments {
 pub struct Optimizer {
     pub params: Vec<ParamInfo>,
     pub index: HashMap<ParamId, usize>,
-    pub moments: Vec<Option<Moments>>,
+    /// The first and second moments of every parameter, one flat vector each in `params` order
+    /// (`offsets`): a step updates them with a dozen kernels whatever the number of parameters.
+    /// `None` before the first step.
+    flat_moments: Option<(Tensor<1>, Tensor<1>)>,
+    /// Whether parameter `i` has had a gradient yet (an untouched one has no moments to save).
+    touched: Vec<bool>,
+    /// Start of parameter `i` in the flat vectors; the last entry is the total.
+    offsets: Vec<usize>,
     pub hp: AdamW,
     /// Optimizer steps taken (AdamW's `t`).
     pub step: u64,
@@ -276,11 +283,16 @@ pub struct StepReport {
 impl Optimizer {
     pub fn new(params: Vec<ParamInfo>, hp: AdamW, new_rows_from: usize) -> Self {
         let index = params.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-        let moments = vec![None; params.len()];
+        let mut offsets = vec![0];
+        for p in &params {
+            offsets.push(offsets.last().unwrap() + p.shape.iter().product::<usize>());
+        }
         Self {
+            touched: vec![false; params.len()],
             params,
             index,
-            moments,
+            flat_moments: None,
+            offsets,
             hp,
             step: 0,
             new_rows_from,
@@ -322,66 +334,116 @@ impl Optimizer {
         Some(m)
     }
 
-    /// Restricts gradients to what trains, clips them to global norm `clip` (0: off) and
-    /// returns them ready for [`Optimizer::apply`]: one host read (the norm) per step.
-    pub fn prepare(
-        &mut self,
-        acc: Accumulator,
-        clip: f64,
-    ) -> (HashMap<ParamId, Tensor<1>>, StepReport) {
-        let mut grads = acc.grads;
-        let ids: Vec<ParamId> = grads.keys().copied().collect();
-        for id in ids {
-            let i = self.index[&id];
-            let g = grads.remove(&id).expect("present");
-            let g = match self.mask(i, &g) {
-                Some(m) => g * m,
-                None => g,
-            };
-            grads.insert(id, g);
+    /// Parameter `i`'s moments (`None` before its first gradient), for checkpoints.
+    pub fn moments(&self, i: usize) -> Option<Moments> {
+        let (m, v) = self.flat_moments.as_ref().filter(|_| self.touched[i])?;
+        let (at, n) = (self.offsets[i], self.offsets[i + 1] - self.offsets[i]);
+        Some(Moments { exp_avg: m.clone().narrow(0, at, n), exp_avg_sq: v.clone().narrow(0, at, n) })
+    }
+
+    /// Restores every parameter's moments (`None`: never updated), e.g. from a checkpoint.
+    pub fn set_moments(&mut self, moments: Vec<Option<Moments>>, device: &Device) {
+        assert_eq!(moments.len(), self.params.len(), "one entry per parameter");
+        self.touched = moments.iter().map(Option::is_some).collect();
+        if moments.iter().all(Option::is_none) {
+            self.flat_moments = None;
+            return;
         }
-        let sq: Vec<Tensor<1>> = grads
-            .values()
-            .map(|g| g.clone().powi_scalar(2).sum())
-            .collect();
-        let grad_norm = if sq.is_empty() {
-            0.0
-        } else {
-            (Tensor::cat(sq, 0).sum().into_scalar::<f32>() as f64).sqrt()
+        let (ms, vs): (Vec<_>, Vec<_>) = moments
+            .into_iter()
+            .zip(self.offsets.windows(2))
+            .map(|(m, w)| match m {
+                Some(m) => (m.exp_avg, m.exp_avg_sq),
+                None => (Tensor::zeros([w[1] - w[0]], device), Tensor::zeros([w[1] - w[0]], device)),
+            })
+            .unzip();
+        self.flat_moments = Some((Tensor::cat(ms, 0), Tensor::cat(vs, 0)));
+    }
+
+    /// Restricts gradients to what trains, clips them to global norm `clip` (0: off) and
+    /// returns them ready for [`Optimizer::apply`]: one flat vector in parameter order (zeros
+    /// for a parameter without a gradient this step) and one host read (the norm) per step.
+    pub fn prepare(&mut self, acc: Accumulator, clip: f64) -> (StepGrads, StepReport) {
+        let mut grads = acc.grads;
+        let Some(device) = grads.values().next().map(Tensor::device) else {
+            return (StepGrads::default(), StepReport { grad_norm: 0.0, clip_scale: 1.0 });
         };
+        let mut present = Vec::with_capacity(self.params.len());
+        let mut pieces = Vec::with_capacity(self.params.len());
+        for i in 0..self.params.len() {
+            let n = self.offsets[i + 1] - self.offsets[i];
+            match grads.remove(&self.params[i].id) {
+                Some(g) => {
+                    let g = match self.mask(i, &g) {
+                        Some(m) => g * m,
+                        None => g,
+                    };
+                    present.push(true);
+                    pieces.push(g);
+                }
+                None => {
+                    present.push(false);
+                    pieces.push(Tensor::zeros([n], &device));
+                }
+            }
+        }
+        let flat = Tensor::cat(pieces, 0);
+        let grad_norm = (flat.clone().powi_scalar(2).sum().into_scalar::<f32>() as f64).sqrt();
         let clip_scale = if clip > 0.0 && grad_norm > clip {
             clip / (grad_norm + 1e-6)
         } else {
             1.0
         };
-        if clip_scale != 1.0 {
-            for g in grads.values_mut() {
-                *g = g.clone().mul_scalar(clip_scale);
-            }
-        }
-        (
-            grads,
-            StepReport {
-                grad_norm,
-                clip_scale,
-            },
-        )
+        let flat = if clip_scale != 1.0 { flat.mul_scalar(clip_scale) } else { flat };
+        (StepGrads { flat: Some(flat), present, update: None }, StepReport { grad_norm, clip_scale })
     }
 
     /// One AdamW step with learning rate `lr` over the parameters of `module` that have a
-    /// gradient in `grads`; returns the updated module.
-    pub fn apply<M: Module>(
-        &mut self,
-        module: M,
-        grads: &mut HashMap<ParamId, Tensor<1>>,
-        lr: f64,
-    ) -> M {
-        let mut mapper = Apply {
-            opt: self,
-            grads,
-            lr,
+    /// gradient in `grads`; returns the updated module. The moments and the Adam direction are
+    /// computed once per step over the flat vectors (at the first call); each parameter then
+    /// takes its slice, plus its own weight decay and row mask.
+    pub fn apply<M: Module>(&mut self, module: M, grads: &mut StepGrads, lr: f64) -> M {
+        let Some(g) = grads.flat.clone() else {
+            return module;
         };
+        if grads.update.is_none() {
+            grads.update = Some(self.adam_direction(g, &grads.present, lr));
+        }
+        let mut mapper = Apply { opt: self, grads, lr };
         module.map(&mut mapper)
+    }
+
+    /// Updates the flat moments with `g` and returns `lr/bc1 · m / (√v / √bc2 + ε)` (flat);
+    /// parameters without a gradient keep their moments.
+    fn adam_direction(&mut self, g: Tensor<1>, present: &[bool], lr: f64) -> Tensor<1> {
+        let hp = self.hp;
+        let t = self.step as i32;
+        let (m0, v0) = self.flat_moments.take().unwrap_or_else(|| (g.zeros_like(), g.zeros_like()));
+        let mut m = m0.clone().mul_scalar(hp.beta1) + g.clone().mul_scalar(1.0 - hp.beta1);
+        let mut v = v0.clone().mul_scalar(hp.beta2) + g.powi_scalar(2).mul_scalar(1.0 - hp.beta2);
+        if present.iter().any(|p| !p) {
+            let absent: Vec<bool> = present
+                .iter()
+                .zip(self.offsets.windows(2))
+                .flat_map(|(&p, w)| std::iter::repeat_n(!p, w[1] - w[0]))
+                .collect();
+            let n = absent.len();
+            let absent = Tensor::<1, Bool>::from_data(TensorData::new(absent, [n]), &m.device());
+            m = m.mask_where(absent.clone(), m0);
+            v = v.mask_where(absent, v0);
+        }
+        for (touched, &p) in self.touched.iter_mut().zip(present) {
+            *touched |= p;
+        }
+        let bc1 = 1.0 - hp.beta1.powi(t);
+        let bc2 = 1.0 - hp.beta2.powi(t);
+        // PyTorch's AdamW: p ← p − lr·wd·p − lr/bc1 · m / (√v / √bc2 + ε).
+        let direction = m
+            .clone()
+            .div(v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(hp.eps))
+            .mul_scalar(lr / bc1);
+        self.flat_moments = Some((m, v));
+        direction
     }
 
     /// Advances the step counter: call once per optimizer step, before [`Optimizer::apply`].
@@ -390,53 +452,45 @@ impl Optimizer {
     }
 }
 
+/// The gradients of one optimizer step ([`Optimizer::prepare`]) and, once computed, the flat
+/// Adam direction that [`Optimizer::apply`] slices per parameter.
+#[derive(Default)]
+pub struct StepGrads {
+    flat: Option<Tensor<1>>,
+    present: Vec<bool>,
+    update: Option<Tensor<1>>,
+}
+
 struct Apply<'a> {
     opt: &'a mut Optimizer,
-    grads: &'a mut HashMap<ParamId, Tensor<1>>,
+    grads: &'a mut StepGrads,
     lr: f64,
 }
 
 impl ModuleMapper for Apply<'_> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let Some(g) = self.grads.remove(&param.id) else {
+        let Some(&i) = self.opt.index.get(&param.id) else {
             return param;
         };
-        let i = self.opt.index[&param.id];
-        let mask = self.opt.mask(i, &g);
+        if !self.grads.present[i] {
+            return param;
+        }
+        let direction = self.grads.update.as_ref().expect("computed by apply");
+        let (at, n) = (self.opt.offsets[i], self.opt.offsets[i + 1] - self.opt.offsets[i]);
+        let mut update = direction.clone().narrow(0, at, n);
+        let mask = self.opt.mask(i, &update);
         let hp = self.opt.hp;
-        let t = self.opt.step as i32;
         let decay = self.opt.params[i].decay;
         let (id, tensor, mapper) = param.consume();
         let require_grad = tensor.is_require_grad();
         let shape = tensor.shape();
-        let n = shape.num_elements();
         let p = tensor.inner().reshape([n]);
-        let (m, v) = match self.opt.moments[i].take() {
-            Some(Moments {
-                exp_avg,
-                exp_avg_sq,
-            }) => (exp_avg, exp_avg_sq),
-            None => (g.zeros_like(), g.zeros_like()),
-        };
-        let m = m.mul_scalar(hp.beta1) + g.clone().mul_scalar(1.0 - hp.beta1);
-        let v = v.mul_scalar(hp.beta2) + g.powi_scalar(2).mul_scalar(1.0 - hp.beta2);
-        let bc1 = 1.0 - hp.beta1.powi(t);
-        let bc2 = 1.0 - hp.beta2.powi(t);
-        // PyTorch's AdamW: p ← p − lr·wd·p − lr/bc1 · m / (√v / √bc2 + ε).
-        let mut update = m
-            .clone()
-            .div(v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(hp.eps))
-            .mul_scalar(self.lr / bc1);
         if decay && hp.weight_decay > 0.0 {
             update = update + p.clone().mul_scalar(self.lr * hp.weight_decay);
         }
         if let Some(mask) = mask {
             update = update * mask;
         }
-        self.opt.moments[i] = Some(Moments {
-            exp_avg: m,
-            exp_avg_sq: v,
-        });
         let updated = (p - update).reshape(shape);
         let mut value = Tensor::from_inner(updated);
         if require_grad {
@@ -504,4 +558,113 @@ impl ModuleMapper for WriteNamed<'_> {
 /// Replaces the values of the parameters in `values` (same shapes; checked by the caller).
 pub fn write_params<M: Module>(module: M, values: &HashMap<ParamId, Vec<f32>>) -> M {
     module.map(&mut WriteNamed { values })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Module;
+
+    #[derive(Module, Debug)]
+    struct Toy {
+        w: Param<Tensor<2>>,
+        b: Param<Tensor<1>>,
+    }
+
+    /// PyTorch's AdamW on host vectors, in the order of operations kava-train uses.
+    struct Reference {
+        m: Vec<f32>,
+        v: Vec<f32>,
+    }
+
+    impl Reference {
+        fn step(&mut self, p: &mut [f32], g: &[f32], t: i32, lr: f64, hp: AdamW, decay: bool) {
+            let (bc1, bc2) = (1.0 - hp.beta1.powi(t), 1.0 - hp.beta2.powi(t));
+            for k in 0..p.len() {
+                self.m[k] = self.m[k] * hp.beta1 as f32 + g[k] * (1.0 - hp.beta1) as f32;
+                self.v[k] = self.v[k] * hp.beta2 as f32 + g[k] * g[k] * (1.0 - hp.beta2) as f32;
+                let mut u = self.m[k] / (self.v[k].sqrt() / bc2.sqrt() as f32 + hp.eps as f32) * (lr / bc1) as f32;
+                if decay {
+                    u += p[k] * (lr * hp.weight_decay) as f32;
+                }
+                p[k] -= u;
+            }
+        }
+    }
+
+    fn close(what: &str, got: &[f32], want: &[f32]) {
+        for (k, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "{what}[{k}]: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_flat_adamw_step_is_pytorchs_adamw_per_parameter_with_global_clipping() {
+        let device = kava::Backend::Cpu.device().unwrap();
+        let t2 = |v: Vec<f32>, s: [usize; 2]| Tensor::<2>::from_data(TensorData::new(v, s), &device);
+        let t1 = |v: Vec<f32>| {
+            let n = v.len();
+            Tensor::<1>::from_data(TensorData::new(v, [n]), &device)
+        };
+        let (mut pw, mut pb) = (vec![0.5f32, -1.0, 0.25, 2.0, -0.75, 1.5], vec![1.0f32, -2.0]);
+        let mut toy = Toy { w: Param::from_tensor(t2(pw.clone(), [2, 3])), b: Param::from_tensor(t1(pb.clone())) };
+        let info = |id, name: &str, shape: Vec<usize>, decay| ParamInfo { id, name: name.into(), shape, row_axis: None, decay };
+        let hp = AdamW { weight_decay: 0.1, ..AdamW::default() };
+        let mut opt = Optimizer::new(vec![info(toy.w.id, "w", vec![2, 3], true), info(toy.b.id, "b", vec![2], false)], hp, 0);
+        let (mut rw, mut rb) = (Reference { m: vec![0.0; 6], v: vec![0.0; 6] }, Reference { m: vec![0.0; 2], v: vec![0.0; 2] });
+        let values = |toy: &Toy| (to_host(toy.w.val()), to_host(toy.b.val()));
+
+        // Step 1: both gradients, no clipping.
+        let (gw, gb) = (vec![0.1f32, -0.2, 0.3, 0.05, 0.0, -0.4], vec![0.5f32, -0.25]);
+        opt.begin_step();
+        let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw.clone())), (toy.b.id, t1(gb.clone()))]) };
+        let (mut grads, rep) = opt.prepare(acc, 100.0);
+        let norm = gw.iter().chain(&gb).map(|g| (g * g) as f64).sum::<f64>().sqrt();
+        assert!((rep.grad_norm - norm).abs() < 1e-6 && rep.clip_scale == 1.0, "{rep:?} vs norm {norm}");
+        toy = opt.apply(toy, &mut grads, 1e-2);
+        rw.step(&mut pw, &gw, 1, 1e-2, hp, true);
+        rb.step(&mut pb, &gb, 1, 1e-2, hp, false);
+        let (w, b) = values(&toy);
+        close("step 1 w", &w, &pw);
+        close("step 1 b (no decay: 1-D)", &b, &pb);
+
+        // Step 2: only `w` has a gradient, clipped to a global norm of 0.2.
+        let gw2 = vec![0.3f32, 0.1, -0.2, 0.4, -0.1, 0.2];
+        opt.begin_step();
+        let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw2.clone()))]) };
+        let (mut grads, rep) = opt.prepare(acc, 0.2);
+        let norm = gw2.iter().map(|g| (g * g) as f64).sum::<f64>().sqrt();
+        let scale = 0.2 / (norm + 1e-6);
+        assert!((rep.grad_norm - norm).abs() < 1e-6 && (rep.clip_scale - scale).abs() < 1e-6 * scale, "{rep:?} vs {scale}");
+        let b_moments = (to_host(opt.moments(1).unwrap().exp_avg), to_host(opt.moments(1).unwrap().exp_avg_sq));
+        toy = opt.apply(toy, &mut grads, 5e-3);
+        let clipped: Vec<f32> = gw2.iter().map(|g| g * rep.clip_scale as f32).collect();
+        rw.step(&mut pw, &clipped, 2, 5e-3, hp, true);
+        let (w, b) = values(&toy);
+        close("step 2 w (clipped)", &w, &pw);
+        assert_eq!(b, pb, "a parameter without a gradient does not move");
+        let after = opt.moments(1).unwrap();
+        assert_eq!((to_host(after.exp_avg), to_host(after.exp_avg_sq)), b_moments, "nor do its moments");
+
+        // Step 3: `b` again, its moments continue from step 1 (t is the global step count).
+        opt.begin_step();
+        let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw.clone())), (toy.b.id, t1(gb.clone()))]) };
+        let (mut grads, _) = opt.prepare(acc, 100.0);
+        toy = opt.apply(toy, &mut grads, 1e-2);
+        rw.step(&mut pw, &gw, 3, 1e-2, hp, true);
+        rb.step(&mut pb, &gb, 3, 1e-2, hp, false);
+        let (w, b) = values(&toy);
+        close("step 3 w", &w, &pw);
+        close("step 3 b", &b, &pb);
+        close("step 3 moments of w", &to_host(opt.moments(0).unwrap().exp_avg), &rw.m);
+
+        // The moments survive a round trip through set_moments (a checkpoint restore).
+        let saved: Vec<Option<Moments>> = (0..2).map(|i| opt.moments(i)).collect();
+        let mut other = Optimizer::new(opt.params.clone(), hp, 0);
+        other.set_moments(saved, &device);
+        assert_eq!(to_host(other.moments(1).unwrap().exp_avg_sq), rb.v);
+        let mut fresh = Optimizer::new(opt.params.clone(), hp, 0);
+        fresh.set_moments(vec![None, None], &device);
+        assert!(fresh.moments(0).is_none(), "never-updated parameters have no moments to save");
+    }
 }
