@@ -274,6 +274,19 @@ fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{name}: {a} vs {b}");
     }
     assert!((pre.kv - post.kv).abs() > 1e-4 * post.kv.abs(), "L_KV pre-RoPE {} vs post-RoPE {}", pre.kv, post.kv);
+    // The same pre-RoPE step on a GPU backend (the eviction kernels, wgpu/lavapipe here).
+    for (backend, device) in devices() {
+        if backend == Backend::Cpu {
+            continue;
+        }
+        let gpu = Session::new(config(true), device, examples.clone()).unwrap().train_step();
+        assert_terms_close(
+            &format!("pre-RoPE kava step, {backend} vs cpu"),
+            &[("ce_student", gpu.ce_student, pre.ce_student), ("ce_teacher", gpu.ce_teacher, pre.ce_teacher), ("codi", gpu.codi, pre.codi), ("kv", gpu.kv, pre.kv)],
+            1e-3,
+            1e-3,
+        );
+    }
 
     // The targets: eviction's choice (made on post-RoPE keys and queries) is the same in both
     // frames; the pre-RoPE key targets are the pre-RoPE teacher keys at the kept positions.
