@@ -167,6 +167,13 @@ phase_eval() {
       set -- $r
       sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$WORK/logs/eval-$1-$2.log"
     done
+    echo
+    echo "Accuracy by the gold solution's number of steps:"
+    echo
+    for r in "${rows[@]}"; do
+      set -- $r
+      sed -n 's/^kava-train eval by steps | mode \([a-z]*\) | \(.*\)/* '"$1"', \1: \2/p' "$WORK/logs/eval-$1-$2.log"
+    done
   } > "$WORK/results${SUFFIX:-}.md"
   cat "$WORK/results${SUFFIX:-}.md"
 }
