@@ -123,11 +123,13 @@ impl Session {
     /// adapters as `cfg` says and sets up the optimizer. `train` may be empty for a session that
     /// only restores a checkpoint to export it.
     pub fn new(cfg: TrainConfig, device: Device, train: Vec<Example>) -> Result<Self, TrainError> {
-        if cfg.optim.compute_dtype().map_err(TrainError::Data)?.is_some() && is_wgpu(&device) {
-            return Err(TrainError::Data(format!(
-                "optim.dtype = {}: the wgpu backend has no bf16 (WGSL); train with --backend cuda or cpu, or optim.dtype = \"f32\"",
-                cfg.optim.dtype
-            )));
+        if let Some(dtype) = cfg.optim.compute_dtype().map_err(TrainError::Data)? {
+            if !device.supports_dtype(dtype) {
+                return Err(TrainError::Data(format!(
+                    "optim.dtype = {}: this device has no {} arithmetic (wgpu/WGSL has none); train with --backend cuda or cpu, or optim.dtype = \"f32\"",
+                    cfg.optim.dtype, cfg.optim.dtype
+                )));
+            }
         }
         // Adapter init is drawn from the seeded device RNG.
         device.seed(cfg.optim.seed);
@@ -376,11 +378,4 @@ pub fn evaluate(
 /// Number of parameters of a module (all, trainable or not).
 pub fn num_params<M: Module>(m: &M) -> usize {
     m.num_params()
-}
-
-/// Whether `device` is a wgpu/WebGPU one (no bf16 there). burn 0.22's `Device` names its
-/// runtime only in its `Debug` form.
-fn is_wgpu(device: &Device) -> bool {
-    let name = format!("{device:?}").to_lowercase();
-    name.contains("wgpu") || name.contains("webgpu") || name.contains("vulkan")
 }
