@@ -263,6 +263,9 @@ pub struct Optimizer {
     touched: Vec<bool>,
     /// Start of parameter `i` in the flat vectors; the last entry is the total.
     offsets: Vec<usize>,
+    /// The last step's pattern of parameters without a gradient and its flat mask: the same
+    /// pattern every step (e.g. the unused projection of `cot`), so it is built once.
+    absent_mask: Option<(Vec<bool>, Tensor<1, Bool>)>,
     pub hp: AdamW,
     /// Optimizer steps taken (AdamW's `t`).
     pub step: u64,
@@ -293,6 +296,7 @@ impl Optimizer {
             index,
             flat_moments: None,
             offsets,
+            absent_mask: None,
             hp,
             step: 0,
             new_rows_from,
@@ -422,13 +426,7 @@ impl Optimizer {
         let mut m = m0.clone().mul_scalar(hp.beta1) + g.clone().mul_scalar(1.0 - hp.beta1);
         let mut v = v0.clone().mul_scalar(hp.beta2) + g.powi_scalar(2).mul_scalar(1.0 - hp.beta2);
         if present.iter().any(|p| !p) {
-            let absent: Vec<bool> = present
-                .iter()
-                .zip(self.offsets.windows(2))
-                .flat_map(|(&p, w)| std::iter::repeat_n(!p, w[1] - w[0]))
-                .collect();
-            let n = absent.len();
-            let absent = Tensor::<1, Bool>::from_data(TensorData::new(absent, [n]), &m.device());
+            let absent = self.absent_mask(present, &m.device());
             m = m.mask_where(absent.clone(), m0);
             v = v.mask_where(absent, v0);
         }
@@ -444,6 +442,24 @@ impl Optimizer {
             .mul_scalar(lr / bc1);
         self.flat_moments = Some((m, v));
         direction
+    }
+
+    /// True on the flat elements of the parameters that have no gradient this step.
+    fn absent_mask(&mut self, present: &[bool], device: &Device) -> Tensor<1, Bool> {
+        if let Some((pattern, mask)) = &self.absent_mask {
+            if pattern == present {
+                return mask.clone();
+            }
+        }
+        let absent: Vec<bool> = present
+            .iter()
+            .zip(self.offsets.windows(2))
+            .flat_map(|(&p, w)| std::iter::repeat_n(!p, w[1] - w[0]))
+            .collect();
+        let n = absent.len();
+        let mask = Tensor::<1, Bool>::from_data(TensorData::new(absent, [n]), device);
+        self.absent_mask = Some((present.to_vec(), mask.clone()));
+        mask
     }
 
     /// Advances the step counter: call once per optimizer step, before [`Optimizer::apply`].
