@@ -4,8 +4,30 @@
 # with its work directory in /root (kept while the machine stays warm, so phases can span calls)
 # and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
 # after `package`). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.
+#   gpu.sh PHASE...          in this call; training stops CALL_S (default 540) seconds after the
+#                            start, or at DEADLINE (epoch seconds) if that is set
+#   gpu.sh start PHASE...    the same in a new process session that outlives the call (it runs
+#                            until it ends or the machine goes back; set DEADLINE), writing to
+#                            /root/demo-out
+#   gpu.sh collect           copies what `start` wrote (its log, the archives) to $OUT
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+BG_OUT=/root/demo-out
+case ${1:-} in
+  start)
+    shift
+    rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
+    # The background job runs from a copy of the scripts (the next call re-sends the working tree);
+    # the CUDA binaries must already be in /root/kt/bin (a foreground phase or scripts/gpu/train.sh stash).
+    snap=/root/demo-snap
+    rm -rf "$snap" && mkdir -p "$snap" && cp -r scripts "$snap/"
+    OUT=$BG_OUT setsid nohup "$snap/scripts/demo-model/gpu.sh" "$@" > "$BG_OUT/gpu.log" 2>&1 < /dev/null &
+    echo "gpu.sh: started $* in the background (pid $!), log $BG_OUT/gpu.log"
+    exit 0 ;;
+  collect)
+    mkdir -p "${OUT:?}" && cp -r "$BG_OUT"/. "$OUT"/ && ls -l "$OUT"
+    exit 0 ;;
+esac
 OUT=${OUT:-/tmp/kava-out}
 mkdir -p /root/kt/bin "$OUT"
 [ -x /root/kt/bin/kava-train ] || xz -dc .gpu1/bundle.tar.xz | tar -C /root/kt/bin -xf - || exit 1
@@ -19,5 +41,5 @@ scripts/demo-model/train.sh "$@"
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
 ( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md select.md selected 2>/dev/null) )
-[ -d kava/models/demo ] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
+[[ " $* " == *" package "* ]] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
 exit $rc

@@ -19,10 +19,11 @@
 #            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
-# directory, default demo-work), WARMUP_STEPS, WARMUP_MB, STEPS, MB (batch of the methods), LR,
-# JOBS, VARIANTS, PACKAGE_RUN, TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch
-# seconds by which every training command stops); a stopped run continues from its checkpoint
-# when the phase is run again.
+# directory, default demo-work), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
+# methods), LR, METHODS (default "cot nocot codi pccot kava"), JOBS, VARIANTS, PACKAGE_RUN,
+# TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
+# command stops); a stopped run continues from its checkpoint when the phase is run again. `eval`
+# leaves out the rows of methods that were not trained.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +32,7 @@ KAVA=${KAVA:-target/release/kava}
 WORK=${WORK:-demo-work}
 WARMUP_STEPS=${WARMUP_STEPS:-3000}
 WARMUP_MB=${WARMUP_MB:-64}
+WARMUP_LR=${WARMUP_LR:-1e-3}
 STEPS=${STEPS:-1500}
 MB=${MB:-64}
 LR=${LR:-5e-4}
@@ -39,7 +41,7 @@ EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
-METHODS=(cot nocot codi pccot kava)
+read -r -a METHODS <<< "${METHODS:-cot nocot codi pccot kava}"
 read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-m12"
 
 # A recipe variant: NAME -> the method and the overrides it trains with.
@@ -94,7 +96,7 @@ phase_warmup() {
   mkdir -p "$WORK/logs"
   local resume=()
   [ -e "$WORK/runs/warmup/latest" ] && resume=(--resume)
-  [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS" 1e-3 "$WARMUP_MB" "${resume[@]}"
+  [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS" "$WARMUP_LR" "$WARMUP_MB" "${resume[@]}"
   tail -3 "$WORK/logs/warmup.log"
 }
 
@@ -156,8 +158,9 @@ phase_eval() {
   mkdir -p "$WORK/logs"
   local pr r m
   pr=$(package_run)
-  local rows=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent")
-  for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || rows+=("$m latent"); done
+  local all=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent") rows=()
+  for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || all+=("$m latent"); done
+  for r in "${all[@]}"; do [ -d "$WORK/runs/${r%% *}${SUFFIX:-}/final" ] && rows+=("$r"); done
   for r in "${rows[@]}"; do eval_one $r & done
   wait
   {
@@ -200,7 +203,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,31p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,27p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done

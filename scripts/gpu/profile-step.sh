@@ -34,7 +34,7 @@ one() { # CASE [profile]
     esac
   done
   dir=$(mktemp -d)
-  if [ "${4:-}" = profile ]; then
+  if [ "${2:-}" = profile ]; then
     printf '[profiling.logger]\nlevel = "basic"\nfile = "%s/profile.log"\nappend = true\n' "$dir" > "$dir/cubecl.toml"
   fi
   # A fresh HOME keeps CubeCL's caches from an earlier case out (not for the profiled case: its
