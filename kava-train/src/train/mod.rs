@@ -60,6 +60,27 @@ pub enum TrainError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    /// The device failed during a step (out of memory, a lost device): the step's results
+    /// could not be read back.
+    #[error("step {step}: the device failed: {cause}{hint}")]
+    Device { step: usize, cause: String, hint: &'static str },
+}
+
+impl TrainError {
+    /// A device failure at (1-based) `step`, from burn's error: its root cause (the
+    /// allocation that failed, say) rather than the whole chain of skipped kernels.
+    pub fn device(step: usize, err: impl std::fmt::Display) -> Self {
+        let text = err.to_string();
+        let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let oom = lines().find(|l| l.contains("out of device memory") || l.contains("out of memory"));
+        let cause = oom.or_else(|| lines().next()).unwrap_or("unknown error").to_string();
+        let hint = if oom.is_some() {
+            " (lower optim.micro_batch, or free the GPU: another process may hold its memory)"
+        } else {
+            ""
+        };
+        TrainError::Device { step, cause, hint }
+    }
 }
 
 /// Measured figures of one optimizer step.
@@ -81,6 +102,15 @@ pub struct StepMetrics {
     pub tokens: usize,
     pub seconds: f64,
     pub tokens_per_s: f64,
+    /// Device memory the step's tensors used, in bytes, as burn's allocator counts it: the
+    /// largest value seen after a micro-batch's forward pass (activations held for backward).
+    /// `None` on a backend whose allocator does not report (the CPU one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_in_use: Option<u64>,
+    /// Device memory the allocator's pools held at the end of the step (used + kept for
+    /// reuse), in bytes: what the process takes from the GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_reserved: Option<u64>,
 }
 
 /// A training run in memory.
@@ -232,8 +262,9 @@ impl Session {
         out
     }
 
-    /// Runs optimizer step `self.opt.step + 1` and returns its metrics.
-    pub fn train_step(&mut self) -> StepMetrics {
+    /// Runs optimizer step `self.opt.step + 1` and returns its metrics; a device failure (out
+    /// of memory, say) is an error naming the step, not a panic.
+    pub fn train_step(&mut self) -> Result<StepMetrics, TrainError> {
         let t0 = Instant::now();
         // bf16 GEMMs for this step's forward passes when optim.dtype says so (the backward
         // follows the casts the forward recorded).
@@ -250,6 +281,7 @@ impl Session {
         let mut terms: Option<Tensor<1>> = None;
         let mut totals: Option<Tensor<1>> = None;
         let mut tokens = 0;
+        let mut in_use: Option<u64> = None;
         for (k, chunk) in idx.chunks(mb).enumerate() {
             // Dropout masks are a function of (seed, step, micro-batch): a resumed run draws
             // the same ones.
@@ -269,6 +301,9 @@ impl Session {
             if out.evict_path.is_some() {
                 self.evict_path = out.evict_path;
             }
+            if let Some(u) = self.device.memory_pool_usage() {
+                in_use = Some(in_use.unwrap_or(0).max(u.bytes_in_use));
+            }
             let scaled = out.total.clone().div_scalar(n_micro as f64);
             let mut grads = scaled.backward();
             acc.add(&self.model.transformer, &mut grads, &self.opt.index);
@@ -282,7 +317,8 @@ impl Session {
         }
         self.opt.begin_step();
         let lr = schedule::lr_at(&self.cfg.optim, self.total_steps, self.opt.step as usize);
-        let (mut grads, rep) = self.opt.prepare(acc, self.cfg.optim.grad_clip);
+        let device_err = |e| TrainError::device(step + 1, e);
+        let (mut grads, rep) = self.opt.prepare(acc, self.cfg.optim.grad_clip).map_err(device_err)?;
         self.model.transformer = self
             .opt
             .apply(self.model.transformer.clone(), &mut grads, lr);
@@ -291,18 +327,20 @@ impl Session {
                 r.projection = Some(self.opt.apply(p, &mut grads, lr));
             }
         }
-        let terms = params::to_host(
+        let terms = params::try_to_host(
             terms
                 .expect("at least one micro-batch")
                 .div_scalar(n_micro as f64),
-        );
-        let loss = params::to_host(
+        )
+        .map_err(device_err)?;
+        let loss = params::try_to_host(
             totals
                 .expect("at least one micro-batch")
                 .div_scalar(n_micro as f64),
-        )[0] as f64;
+        )
+        .map_err(device_err)?[0] as f64;
         let seconds = t0.elapsed().as_secs_f64();
-        StepMetrics {
+        Ok(StepMetrics {
             step: step + 1,
             epoch: ((step + 1) * self.cfg.optim.effective_batch) as f64 / self.train.len() as f64,
             lr,
@@ -316,7 +354,9 @@ impl Session {
             tokens,
             seconds,
             tokens_per_s: tokens as f64 / seconds.max(1e-9),
-        }
+            mem_in_use: in_use,
+            mem_reserved: self.device.memory_pool_usage().map(|u| u.bytes_reserved),
+        })
     }
 
     /// An inference copy of the current model (plain device, adapters merged, no dropout), as

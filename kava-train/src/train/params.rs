@@ -366,11 +366,12 @@ impl Optimizer {
 
     /// Restricts gradients to what trains, clips them to global norm `clip` (0: off) and
     /// returns them ready for [`Optimizer::apply`]: one flat vector in parameter order (zeros
-    /// for a parameter without a gradient this step) and one host read (the norm) per step.
-    pub fn prepare(&mut self, acc: Accumulator, clip: f64) -> (StepGrads, StepReport) {
+    /// for a parameter without a gradient this step) and one host read (the norm) per step,
+    /// which is where a failure of the device's work so far shows (the error).
+    pub fn prepare(&mut self, acc: Accumulator, clip: f64) -> Result<(StepGrads, StepReport), String> {
         let mut grads = acc.grads;
         let Some(device) = grads.values().next().map(Tensor::device) else {
-            return (StepGrads::default(), StepReport { grad_norm: 0.0, clip_scale: 1.0 });
+            return Ok((StepGrads::default(), StepReport { grad_norm: 0.0, clip_scale: 1.0 }));
         };
         let mut present = Vec::with_capacity(self.params.len());
         let mut pieces = Vec::with_capacity(self.params.len());
@@ -392,14 +393,14 @@ impl Optimizer {
             }
         }
         let flat = Tensor::cat(pieces, 0);
-        let grad_norm = (flat.clone().powi_scalar(2).sum().into_scalar::<f32>() as f64).sqrt();
+        let grad_norm = (flat.clone().powi_scalar(2).sum().try_into_scalar::<f32>().map_err(|e| e.to_string())? as f64).sqrt();
         let clip_scale = if clip > 0.0 && grad_norm > clip {
             clip / (grad_norm + 1e-6)
         } else {
             1.0
         };
         let flat = if clip_scale != 1.0 { flat.mul_scalar(clip_scale) } else { flat };
-        (StepGrads { flat: Some(flat), present, update: None }, StepReport { grad_norm, clip_scale })
+        Ok((StepGrads { flat: Some(flat), present, update: None }, StepReport { grad_norm, clip_scale }))
     }
 
     /// One AdamW step with learning rate `lr` over the parameters of `module` that have a
@@ -519,6 +520,11 @@ impl ModuleMapper for Apply<'_> {
 /// Host copies of named tensors (for checkpoints).
 pub type NamedHost = Vec<(String, Vec<usize>, Vec<f32>)>;
 
+/// Reads a tensor to host f32; a failure of the device's work is the error.
+pub fn try_to_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
+    Ok(t.try_into_data().map_err(|e| e.to_string())?.convert::<f32>().try_to_vec::<f32>().unwrap_or_default())
+}
+
 /// Reads a tensor to host f32.
 pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
@@ -634,7 +640,7 @@ mod tests {
         let (gw, gb) = (vec![0.1f32, -0.2, 0.3, 0.05, 0.0, -0.4], vec![0.5f32, -0.25]);
         opt.begin_step();
         let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw.clone())), (toy.b.id, t1(gb.clone()))]) };
-        let (mut grads, rep) = opt.prepare(acc, 100.0);
+        let (mut grads, rep) = opt.prepare(acc, 100.0).unwrap();
         let norm = gw.iter().chain(&gb).map(|g| (g * g) as f64).sum::<f64>().sqrt();
         assert!((rep.grad_norm - norm).abs() < 1e-6 && rep.clip_scale == 1.0, "{rep:?} vs norm {norm}");
         toy = opt.apply(toy, &mut grads, 1e-2);
@@ -648,7 +654,7 @@ mod tests {
         let gw2 = vec![0.3f32, 0.1, -0.2, 0.4, -0.1, 0.2];
         opt.begin_step();
         let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw2.clone()))]) };
-        let (mut grads, rep) = opt.prepare(acc, 0.2);
+        let (mut grads, rep) = opt.prepare(acc, 0.2).unwrap();
         let norm = gw2.iter().map(|g| (g * g) as f64).sum::<f64>().sqrt();
         let scale = 0.2 / (norm + 1e-6);
         assert!((rep.grad_norm - norm).abs() < 1e-6 && (rep.clip_scale - scale).abs() < 1e-6 * scale, "{rep:?} vs {scale}");
@@ -665,7 +671,7 @@ mod tests {
         // Step 3: `b` again, its moments continue from step 1 (t is the global step count).
         opt.begin_step();
         let acc = Accumulator { grads: HashMap::from([(toy.w.id, t1(gw.clone())), (toy.b.id, t1(gb.clone()))]) };
-        let (mut grads, _) = opt.prepare(acc, 100.0);
+        let (mut grads, _) = opt.prepare(acc, 100.0).unwrap();
         toy = opt.apply(toy, &mut grads, 1e-2);
         rw.step(&mut pw, &gw, 3, 1e-2, hp, true);
         rb.step(&mut pb, &gb, 3, 1e-2, hp, false);

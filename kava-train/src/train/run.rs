@@ -121,12 +121,36 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
+/// The checkpoint `<dir>/latest` points at, if there is one.
+pub fn last_checkpoint(dir: &Path) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(dir.join("latest")).ok()?;
+    let ck = dir.join(name.trim());
+    ck.is_dir().then_some(ck)
+}
+
+/// The largest `mem_in_use` and `mem_reserved` of a run's steps, in bytes (`None` where the
+/// backend's allocator does not report).
+pub fn peak_memory(steps: &[StepMetrics]) -> Option<(u64, u64)> {
+    let in_use = steps.iter().filter_map(|m| m.mem_in_use).max()?;
+    let reserved = steps.iter().filter_map(|m| m.mem_reserved).max().unwrap_or(in_use);
+    Some((in_use, reserved))
+}
+
 /// The progress line of one step.
 pub fn progress_line(m: &StepMetrics, total: usize) -> String {
+    let mem = match (m.mem_in_use, m.mem_reserved) {
+        (Some(u), Some(r)) => format!(" | mem {:.2}/{:.2} GiB", gib(u), gib(r)),
+        _ => String::new(),
+    };
     format!(
-        "step {}/{} | loss {:.4} (ce_s {:.4} ce_t {:.4} codi {:.4} kv {:.4}) | lr {:.2e} | |g| {:.3} | {:.0} tok/s | {:.2} s/step",
+        "step {}/{} | loss {:.4} (ce_s {:.4} ce_t {:.4} codi {:.4} kv {:.4}) | lr {:.2e} | |g| {:.3} | {:.0} tok/s | {:.2} s/step{mem}",
         m.step, total, m.loss, m.ce_student, m.ce_teacher, m.codi, m.kv, m.lr, m.grad_norm, m.tokens_per_s, m.seconds
     )
+}
+
+/// Bytes in GiB.
+pub fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 /// Trains as `cfg` says on `device`; see the module docs.
@@ -211,7 +235,13 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
         (start + n).min(session.total_steps)
     });
     for _ in start..end {
-        let m = session.train_step();
+        let m = session.train_step().map_err(|e| match (&e, last_checkpoint(&dir)) {
+            (TrainError::Device { .. }, Some(ck)) => TrainError::Data(format!(
+                "{e}; the last checkpoint is {}: continue with --resume",
+                ck.display()
+            )),
+            _ => e,
+        })?;
         if !m.loss.is_finite() {
             return Err(TrainError::Data(format!(
                 "loss became {} at step {} (lower optim.lr?)",
@@ -252,4 +282,38 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
         summary.exported = Some(out);
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device failure names the step and its root cause, not burn's chain of skipped kernels.
+    #[test]
+    fn a_device_failure_names_the_step_and_the_cause() {
+        let burn = "An error happened during execution\nCaused by:\n  Several failures at once\nCaused by:\n  \
+            skipped `KernelBinop`: it needed memory ManagedMemoryId { value: 2462 }, which carried the failure\nCaused by:\n  \
+            An IO error happened\nCaused by:\n  out of device memory allocating 48234496 bytes\nNo backtrace available";
+        let e = TrainError::device(7, burn).to_string();
+        assert_eq!(
+            e,
+            "step 7: the device failed: out of device memory allocating 48234496 bytes (lower optim.micro_batch, \
+             or free the GPU: another process may hold its memory)"
+        );
+        let e = TrainError::device(3, "\n  device lost\nCaused by: x").to_string();
+        assert_eq!(e, "step 3: the device failed: device lost");
+    }
+
+    #[test]
+    fn the_last_checkpoint_is_the_one_latest_names() {
+        let dir = std::env::temp_dir().join(format!("kava-train-last-ck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("checkpoint-0000004")).unwrap();
+        assert_eq!(last_checkpoint(&dir), None);
+        std::fs::write(dir.join("latest"), "checkpoint-0000004\n").unwrap();
+        assert_eq!(last_checkpoint(&dir), Some(dir.join("checkpoint-0000004")));
+        std::fs::write(dir.join("latest"), "checkpoint-0000009").unwrap();
+        assert_eq!(last_checkpoint(&dir), None, "latest names a checkpoint that is not there");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -89,9 +89,9 @@ mod rotate_tests {
         let rope = RopeAngles::new(positions, &inv, &device);
         let xs: Vec<f32> = (0..b * h * t * d).map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0).collect();
         let x = Tensor::<4>::from_data(TensorData::new(xs.clone(), [b, h, t, d]), &device);
-        let got = rope.apply(x).into_data().convert::<f32>().to_vec::<f32>().unwrap();
-        let cos = rope.cos.into_data().to_vec::<f32>().unwrap();
-        let sin = rope.sin.into_data().to_vec::<f32>().unwrap();
+        let got = rope.apply(x).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let cos = rope.cos.into_data().try_to_vec::<f32>().unwrap();
+        let sin = rope.sin.into_data().try_to_vec::<f32>().unwrap();
         for bi in 0..b {
             for hi in 0..h {
                 for ti in 0..t {

@@ -196,6 +196,6 @@ fn a_gguf_model_trains_one_step() {
     cfg.optim.max_steps = 1;
     let ex = kava_train::data::parse_aug_line("Tom has 3 apples and buys 4 more. How many?||<<3+4=7>> <<7*1=7>> #### 7", 1).unwrap();
     let mut s = kava_train::train::Session::new(cfg, Backend::Cpu.device().unwrap(), vec![ex.clone(), ex]).unwrap();
-    let m = s.train_step();
+    let m = s.train_step().unwrap();
     assert!(m.loss.is_finite() && m.kv > 0.0 && m.grad_norm > 0.0, "{m:?}");
 }

@@ -186,7 +186,7 @@ fn every_method_runs_through_the_one_loop_with_its_loss_terms() {
             }
             let cfg = tiny_config(method, &dir, &train);
             let mut s = Session::new(cfg, device.clone(), examples.clone()).unwrap();
-            let m = s.train_step();
+            let m = s.train_step().unwrap();
             let on = |x: f64| x != 0.0 && x.is_finite();
             let expect = match method {
                 Method::Cot => [false, true, false, false],
@@ -230,7 +230,7 @@ fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
             c.lora.dropout = 0.0; // the two steps differ only in the padding
             c.data.pad_multiple = multiple;
             c.validate("test").unwrap();
-            Session::new(c, cpu(), examples.clone()).unwrap().train_step()
+            Session::new(c, cpu(), examples.clone()).unwrap().train_step().unwrap()
         };
         let (tight, padded) = (step(1), step(64));
         assert_terms_close(
@@ -266,9 +266,9 @@ fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_
     };
 
     // One step each on the same batch and the same initial weights: every term but L_KV agrees.
-    let post = Session::new(config(false), cpu(), examples.clone()).unwrap().train_step();
+    let post = Session::new(config(false), cpu(), examples.clone()).unwrap().train_step().unwrap();
     let mut s = Session::new(config(true), cpu(), examples.clone()).unwrap();
-    let pre = s.train_step();
+    let pre = s.train_step().unwrap();
     assert!(pre.kv.is_finite() && pre.kv > 0.0 && pre.loss.is_finite(), "{pre:?}");
     for (name, a, b) in [("ce_student", pre.ce_student, post.ce_student), ("ce_teacher", pre.ce_teacher, post.ce_teacher), ("codi", pre.codi, post.codi)] {
         assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{name}: {a} vs {b}");
@@ -279,7 +279,7 @@ fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_
         if backend == Backend::Cpu {
             continue;
         }
-        let gpu = Session::new(config(true), device, examples.clone()).unwrap().train_step();
+        let gpu = Session::new(config(true), device, examples.clone()).unwrap().train_step().unwrap();
         assert_terms_close(
             &format!("pre-RoPE kava step, {backend} vs cpu"),
             &[("ce_student", gpu.ce_student, pre.ce_student), ("ce_teacher", gpu.ce_teacher, pre.ce_teacher), ("codi", gpu.codi, pre.codi), ("kv", gpu.kv, pre.kv)],
@@ -353,7 +353,7 @@ fn lora_training_changes_only_adapters_projection_and_new_token_rows() {
     let projection_w = |s: &Session| host(s.model.latent.as_ref().unwrap().projection.as_ref().unwrap().fc1.weight.val());
     let before_p = projection_w(&s);
     for _ in 0..2 {
-        s.train_step();
+        s.train_step().unwrap();
     }
     let t = &s.model.transformer;
     let c = t.config.hidden_size;
@@ -403,7 +403,7 @@ fn the_export_loads_back_with_the_same_logits_and_answers_in_latent_mode() {
     let examples = kava_train::data::read_aug_text(&train).unwrap().0;
     let cfg = tiny_config(Method::Kava, &dir, &train);
     let mut s = Session::new(cfg, cpu(), examples).unwrap();
-    s.train_step();
+    s.train_step().unwrap();
     let out = dir.join("exported");
     s.export(&out, kava::load::safetensors::StoreDtype::F32)
         .unwrap();
@@ -442,4 +442,46 @@ fn the_export_loads_back_with_the_same_logits_and_answers_in_latent_mode() {
         a.text, b.text,
         "the exported model answers as the in-memory one"
     );
+}
+
+/// A step reports the device memory burn's allocator holds (in use after the forward pass,
+/// reserved at the end) on a backend whose allocator reports it (wgpu/lavapipe here), `None`
+/// elsewhere; `peak_memory` takes the largest of a run; metrics rows without the fields (older
+/// runs, the CPU) still read back.
+#[test]
+fn a_step_reports_the_device_memory_it_used() {
+    use kava_train::train::run::peak_memory;
+    use kava_train::train::StepMetrics;
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("memory");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let cfg = tiny_config(Method::Kava, &dir, &train);
+    let mut reported = 0;
+    for (backend, device) in devices() {
+        let m = Session::new(cfg.clone(), device, examples.clone()).unwrap().train_step().unwrap();
+        match (m.mem_in_use, m.mem_reserved) {
+            (Some(used), Some(reserved)) => {
+                // The fixture's weights alone are ~100 KB; the step's activations come on top.
+                assert!(used > 100_000 && reserved >= used, "{backend}: in use {used} B, reserved {reserved} B");
+                reported += 1;
+            }
+            (None, None) => assert_eq!(backend, Backend::Cpu, "{backend} reports no memory"),
+            other => panic!("{backend}: half a report {other:?}"),
+        }
+        let row = serde_json::to_value(&m).unwrap();
+        assert_eq!(row.get("mem_in_use").is_some(), m.mem_in_use.is_some(), "{row}");
+    }
+    assert!(reported > 0 || devices().len() == 1, "no GPU backend reported its memory");
+
+    let mut a: StepMetrics = serde_json::from_str(
+        r#"{"step":1,"epoch":0.1,"lr":0.001,"loss":2.0,"ce_student":1.0,"ce_teacher":1.0,"codi":0.0,"kv":0.0,"grad_norm":1.0,"clip_scale":1.0,"tokens":10,"seconds":0.5,"tokens_per_s":20.0}"#,
+    )
+    .unwrap();
+    assert_eq!((a.mem_in_use, a.mem_reserved), (None, None));
+    assert_eq!(peak_memory(&[a.clone()]), None);
+    let mut b = a.clone();
+    (a.mem_in_use, a.mem_reserved) = (Some(300), Some(1000));
+    (b.mem_in_use, b.mem_reserved) = (Some(500), Some(800));
+    assert_eq!(peak_memory(&[a, b]), Some((500, 1000)));
 }

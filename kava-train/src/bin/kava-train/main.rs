@@ -204,8 +204,12 @@ fn real_main() -> anyhow::Result<()> {
             if let Some(last) = summary.steps.last() {
                 let n = summary.steps.len() as f64;
                 let tps = summary.steps.iter().map(|m| m.tokens_per_s).sum::<f64>() / n;
+                let mem = kava_train::train::run::peak_memory(&summary.steps).map_or(String::new(), |(u, r)| {
+                    use kava_train::train::run::gib;
+                    format!(", peak device memory {:.2} GiB in use / {:.2} GiB reserved", gib(u), gib(r))
+                });
                 println!(
-                    "kava-train: {} steps, final loss {:.4}, mean {:.0} tokens/s, run dir {}",
+                    "kava-train: {} steps, final loss {:.4}, mean {:.0} tokens/s{mem}, run dir {}",
                     last.step,
                     last.loss,
                     tps,
