@@ -9,6 +9,7 @@
 #   gpu.sh start PHASE...    the same in a new process session that outlives the call (it runs
 #                            until it ends or the machine goes back; set DEADLINE), writing to
 #                            /root/demo-out
+#   gpu.sh wait [S]          waits up to S seconds (default 540) for that job
 #   gpu.sh collect           copies what `start` wrote (its log, the archives) to $OUT
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,7 +23,14 @@ case ${1:-} in
     snap=/root/demo-snap
     rm -rf "$snap" && mkdir -p "$snap" && cp -r scripts "$snap/"
     OUT=$BG_OUT setsid nohup "$snap/scripts/demo-model/gpu.sh" "$@" > "$BG_OUT/gpu.log" 2>&1 < /dev/null &
+    echo $! > /root/demo-pid
     echo "gpu.sh: started $* in the background (pid $!), log $BG_OUT/gpu.log"
+    exit 0 ;;
+  wait)
+    end=$(( $(date +%s) + ${2:-540} ))
+    while kill -0 "$(cat /root/demo-pid)" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
+    kill -0 "$(cat /root/demo-pid)" 2>/dev/null && echo "gpu.sh: still running" || echo "gpu.sh: done"
+    tail -5 "$BG_OUT/gpu.log"
     exit 0 ;;
   collect)
     mkdir -p "${OUT:?}" && cp -r "$BG_OUT"/. "$OUT"/ && ls -l "$OUT"

@@ -7,7 +7,8 @@
 #   start [ARGS]  train, then check, in a new process session that outlives the call (it runs until
 #                 it ends or the machine goes back), writing to $KT/out; a GPU that other work
 #                 shares is fine: the peak memory is also taken for the run's own process
-#   collect       copies what `start` wrote to $OUT
+#   wait [S]      waits up to S seconds (default 540) for that job, then prints its progress
+#   collect       copies what `start` wrote to $OUT (one archive + the peak memory and the eval)
 #   check         exports the run (its latest checkpoint if it stopped early) and checks the
 #                 export: `kava solve --mode latent` and `kava-train eval` (latent and CoT)
 #   torch         the same step in PyTorch + PEFT (scripts/kava_torch_train.py) on the same model
@@ -66,7 +67,16 @@ case $stage in
     rm -rf "$KT/snap" && mkdir -p "$KT/snap" && cp -r scripts "$KT/snap/"
     OUT=$KT/out setsid nohup bash -c '"$0" train "$@"; "$0" check' "$KT/snap/scripts/gpu/train.sh" "$@" \
       > "$KT/out/stage.log" 2>&1 < /dev/null &
+    echo $! > "$KT/out/pid"
     echo "train.sh: training started in the background (pid $!), log $KT/out/stage.log"
+    ;;
+  wait)
+    # Waits up to $1 seconds (default 540) for the job `start` began; prints its progress.
+    # (Not `pgrep -f` on its command line: that matches the device call's own command too.)
+    end=$(( $(date +%s) + ${1:-540} ))
+    while kill -0 "$(cat "$KT/out/pid")" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
+    kill -0 "$(cat "$KT/out/pid")" 2>/dev/null && echo "train.sh: still running" || echo "train.sh: done"
+    tail -3 "$KT/out/train.log"
     ;;
   collect)
     tar -C "$KT/out" -czf "$OUT/smollm2-run.tgz" . && cp "$KT/out/peak_mem.txt" "$KT/out/eval_exported.txt" "$OUT"/ 2>/dev/null; ls -l "$OUT"
