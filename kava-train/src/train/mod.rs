@@ -103,14 +103,32 @@ pub struct StepMetrics {
     pub seconds: f64,
     pub tokens_per_s: f64,
     /// Device memory the step's tensors used, in bytes, as burn's allocator counts it: the
-    /// largest value seen after a micro-batch's forward pass (activations held for backward).
-    /// `None` on a backend whose allocator does not report (the CPU one).
+    /// largest value seen after each micro-batch's forward pass (activations held for backward)
+    /// and backward pass. `None` on a backend whose allocator does not report (the CPU one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_in_use: Option<u64>,
-    /// Device memory the allocator's pools held at the end of the step (used + kept for
-    /// reuse), in bytes: what the process takes from the GPU.
+    /// Device memory the allocator's pools held (used + kept for reuse), in bytes: the largest
+    /// value seen at the same points and at the end of the step. The pools also grow and return
+    /// pages between those points, so the process's footprint as `nvidia-smi` sees it can be
+    /// larger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_reserved: Option<u64>,
+}
+
+/// The largest allocator figures seen at a step's sample points.
+#[derive(Default)]
+struct MemorySample {
+    in_use: Option<u64>,
+    reserved: Option<u64>,
+}
+
+impl MemorySample {
+    fn sample(&mut self, device: &Device) {
+        if let Some(u) = device.memory_pool_usage() {
+            self.in_use = Some(self.in_use.unwrap_or(0).max(u.bytes_in_use));
+            self.reserved = Some(self.reserved.unwrap_or(0).max(u.bytes_reserved));
+        }
+    }
 }
 
 /// A training run in memory.
@@ -281,7 +299,7 @@ impl Session {
         let mut terms: Option<Tensor<1>> = None;
         let mut totals: Option<Tensor<1>> = None;
         let mut tokens = 0;
-        let mut in_use: Option<u64> = None;
+        let mut mem = MemorySample::default();
         for (k, chunk) in idx.chunks(mb).enumerate() {
             // Dropout masks are a function of (seed, step, micro-batch): a resumed run draws
             // the same ones.
@@ -301,11 +319,10 @@ impl Session {
             if out.evict_path.is_some() {
                 self.evict_path = out.evict_path;
             }
-            if let Some(u) = self.device.memory_pool_usage() {
-                in_use = Some(in_use.unwrap_or(0).max(u.bytes_in_use));
-            }
+            mem.sample(&self.device);
             let scaled = out.total.clone().div_scalar(n_micro as f64);
             let mut grads = scaled.backward();
+            mem.sample(&self.device);
             acc.add(&self.model.transformer, &mut grads, &self.opt.index);
             if let Some(p) = &self.reasoner().projection {
                 acc.add(p, &mut grads, &self.opt.index);
@@ -354,8 +371,11 @@ impl Session {
             tokens,
             seconds,
             tokens_per_s: tokens as f64 / seconds.max(1e-9),
-            mem_in_use: in_use,
-            mem_reserved: self.device.memory_pool_usage().map(|u| u.bytes_reserved),
+            mem_in_use: mem.in_use,
+            mem_reserved: {
+                mem.sample(&self.device);
+                mem.reserved
+            },
         })
     }
 
