@@ -4,7 +4,7 @@
 //! [`LatentReasoner`] (init pass + T Jacobi passes) and its answer pass on the resulting cache
 //! (CE_student, the student side of L_CODI and L_KV). Which parts run follows from the method.
 
-use kava::burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use kava::burn::tensor::{Bool, Int, Tensor, TensorData};
 use kava::latent::LatentReasoner;
 use kava::model::{ids_tensor, Capture, Output, Transformer};
 use shaders::evict::{self, EvictConfig, EvictedTensors, Order, Pool};
@@ -58,25 +58,28 @@ impl Plan {
     }
 }
 
-/// `[b, t]` targets and mask from per-row `(position, target id)` pairs.
-fn ce_tensors(
-    pairs: &[Vec<(usize, u32)>],
-    t: usize,
-    device: &Device,
-) -> (Tensor<2, Int>, Tensor<2, Bool>) {
-    let b = pairs.len();
-    let mut ids = vec![0i64; b * t];
-    let mut mask = vec![false; b * t];
-    for (r, row) in pairs.iter().enumerate() {
-        for &(p, id) in row {
-            ids[r * t + p] = id as i64;
-            mask[r * t + p] = true;
-        }
+/// Token-mean cross-entropy of `hidden` `[b, t, c]` at the scored positions, given per row as
+/// `(position, target id)` pairs. Those rows are gathered first, so the LM head and the softmax
+/// run on the scored positions alone rather than on every padded position — the logits are a
+/// step's largest tensors (`[b, t, vocab]`), and the allocator sizes its pages after the largest
+/// allocation. No scored position gives 0.
+pub fn scored_ce(model: &Transformer, hidden: Tensor<3>, pairs: &[Vec<(usize, u32)>]) -> Tensor<1> {
+    let [b, t, c] = hidden.dims();
+    let device = hidden.device();
+    let (idx, ids): (Vec<i64>, Vec<i64>) = pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(r, row)| row.iter().map(move |&(p, id)| ((r * t + p) as i64, id as i64)))
+        .unzip();
+    let n = idx.len();
+    if n == 0 {
+        return Tensor::zeros([1], &device);
     }
-    (
-        Tensor::from_data(TensorData::new(ids, [b, t]), device),
-        Tensor::from_data(TensorData::new(mask, [b, t]), device),
-    )
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
+    let rows = hidden.reshape([b * t, c]).select(0, idx).reshape([1, n, c]);
+    let targets = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
+    let mask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; n], [1, n]), &device);
+    cross_entropy(model.logits(rows), targets, mask)
 }
 
 /// Rows `x[r, pos[r], :]` of `[b, t, c]` → `[b, c]`.
@@ -216,16 +219,14 @@ pub fn step_loss(
     if plan.nocot {
         let batch = Batch::padded_to(examples.iter().map(|e| nocot_seq(tok, e)).collect(), sp.pad, cfg.data.pad_multiple);
         tokens += real_tokens(&batch.padded);
-        let t = batch.padded.ids[0].len();
         let out = model.forward(
             model.embed(ids_tensor(&batch.padded.ids, &device)),
             Some(&batch.padded.valid),
             &mut model.new_cache(examples.len()),
             &Capture::none(),
         );
-        let (targets, mask) = ce_tensors(&batch.ce_targets(), t, &device);
         // The no-CoT CE is the "student" term of its method: the answer after a fixed cue.
-        ce_s = cross_entropy(model.logits(out.hidden), targets, mask);
+        ce_s = scored_ce(model, out.hidden, &batch.ce_targets());
     }
 
     // Teacher: `[BOS] Q "\n" C "\n" P A EOS`, with the captures the other terms need.
@@ -241,7 +242,6 @@ pub fn step_loss(
             cfg.data.pad_multiple,
         );
         tokens += real_tokens(&batch.padded);
-        let t = batch.padded.ids[0].len();
         let capture = Capture {
             hidden_states: plan.codi,
             keys_values: plan.kv,
@@ -256,8 +256,7 @@ pub fn step_loss(
             &mut cache,
             &capture,
         );
-        let (targets, mask) = ce_tensors(&batch.ce_targets(), t, &device);
-        ce_t = cross_entropy(model.logits(out.hidden.clone()), targets, mask);
+        ce_t = scored_ce(model, out.hidden.clone(), &batch.ce_targets());
         if plan.codi {
             let pos: Vec<usize> = batch.rows.iter().map(|r| r.distill_pos).collect();
             teacher_states = layer_states(&out, &pos);
@@ -293,7 +292,6 @@ pub fn step_loss(
             cfg.data.pad_multiple,
         );
         tokens += real_tokens(&tails);
-        let t = tails.ids[0].len();
         let mut cache = latents.cache;
         let out = model.forward(
             model.embed(ids_tensor(&tails.ids, &device)),
@@ -305,8 +303,7 @@ pub fn step_loss(
             },
         );
         let pairs: Vec<Vec<(usize, u32)>> = rows.iter().map(StudentSeq::ce_targets).collect();
-        let (targets, mask) = ce_tensors(&pairs, t, &device);
-        ce_s = cross_entropy(model.logits(out.hidden.clone()), targets, mask);
+        ce_s = scored_ce(model, out.hidden.clone(), &pairs);
         if plan.codi {
             let pos: Vec<usize> = rows.iter().map(|r| r.distill_pos_in_tail).collect();
             let student_states = layer_states(&out, &pos);
@@ -351,7 +348,7 @@ mod tests {
 
     #[test]
     fn gather_slots_takes_the_kept_positions_and_zeroes_invalid_slots() {
-        let device = Device::flex();
+        let device = kava::burn::tensor::Device::flex();
         // b = 1, two heads, n = 3 positions, d = 2: entry (h, i) = [10h + i, −(10h + i)].
         let x: Vec<f32> = (0..2)
             .flat_map(|h| (0..3).flat_map(move |i| [(10 * h + i) as f32, -((10 * h + i) as f32)]))
