@@ -68,12 +68,26 @@ pub enum TrainError {
 
 impl TrainError {
     /// A device failure at (1-based) `step`, from burn's error: its root cause (the
-    /// allocation that failed, say) rather than the whole chain of skipped kernels.
+    /// allocation that failed, say) rather than the whole chain of skipped kernels — the
+    /// out-of-memory line if there is one, else the innermost cause that says something.
     pub fn device(step: usize, err: impl std::fmt::Display) -> Self {
         let text = err.to_string();
         let lines = || text.lines().map(str::trim).filter(|l| !l.is_empty());
         let oom = lines().find(|l| l.contains("out of device memory") || l.contains("out of memory"));
-        let cause = oom.or_else(|| lines().next()).unwrap_or("unknown error").to_string();
+        const WRAPPERS: [&str; 10] = [
+            "Caused by",
+            "No backtrace",
+            "Asked at",
+            "skipped `",
+            "older skip record",
+            "Several failures at once",
+            "An IO error happened",
+            "An error happened during execution",
+            "The bytes were never written",
+            "stack backtrace",
+        ];
+        let innermost = lines().filter(|l| !WRAPPERS.iter().any(|w| l.contains(w))).last();
+        let cause = oom.or(innermost).or_else(|| lines().next()).unwrap_or("unknown error").to_string();
         let hint = if oom.is_some() {
             " (lower optim.micro_batch, or free the GPU: another process may hold its memory)"
         } else {

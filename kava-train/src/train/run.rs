@@ -300,8 +300,11 @@ mod tests {
             "step 7: the device failed: out of device memory allocating 48234496 bytes (lower optim.micro_batch, \
              or free the GPU: another process may hold its memory)"
         );
-        let e = TrainError::device(3, "\n  device lost\nCaused by: x").to_string();
-        assert_eq!(e, "step 3: the device failed: device lost");
+        let e = TrainError::device(3, "An error happened during execution\nCaused by:\n  An IO error happened\nCaused by:\n  \
+            buffer of 166 MB exceeds the binding limit\nNo backtrace available").to_string();
+        assert_eq!(e, "step 3: the device failed: buffer of 166 MB exceeds the binding limit");
+        let e = TrainError::device(4, "An error happened during execution").to_string();
+        assert_eq!(e, "step 4: the device failed: An error happened during execution");
     }
 
     #[test]
