@@ -117,13 +117,14 @@ pub struct StepMetrics {
     pub seconds: f64,
     pub tokens_per_s: f64,
     /// Device memory the step's tensors used, in bytes, as burn's allocator counts it: the
-    /// largest value seen after each micro-batch's forward pass (activations held for backward)
-    /// and backward pass. `None` on a backend whose allocator does not report (the CPU one).
+    /// largest value seen after the first micro-batch's forward pass (activations held for
+    /// backward) and backward pass, sampled on steps 1–3 and every 25th step (`None` on the
+    /// others, and on a backend whose allocator does not report: the CPU one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_in_use: Option<u64>,
     /// Device memory the allocator's pools held (used + kept for reuse), in bytes: the largest
-    /// value seen at the same points and at the end of the step. The pools also grow and return
-    /// pages between those points, so the process's footprint as `nvidia-smi` sees it can be
+    /// value seen at those points and at the end of the step (every step). The pools also grow
+    /// and return pages in between, so the process's footprint as `nvidia-smi` sees it can be
     /// larger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mem_reserved: Option<u64>,
@@ -333,10 +334,17 @@ impl Session {
             if out.evict_path.is_some() {
                 self.evict_path = out.evict_path;
             }
-            mem.sample(&self.device);
+            // Mid-step samples wait for the device's queue to be taken in, so they are taken on
+            // the first micro-batch of steps 1–3 and of every 25th step only.
+            let sample = k == 0 && (step < 3 || (step + 1) % 25 == 0);
+            if sample {
+                mem.sample(&self.device);
+            }
             let scaled = out.total.clone().div_scalar(n_micro as f64);
             let mut grads = scaled.backward();
-            mem.sample(&self.device);
+            if sample {
+                mem.sample(&self.device);
+            }
             acc.add(&self.model.transformer, &mut grads, &self.opt.index);
             if let Some(p) = &self.reasoner().projection {
                 acc.add(p, &mut grads, &self.opt.index);

@@ -133,13 +133,14 @@ pub fn last_checkpoint(dir: &Path) -> Option<PathBuf> {
 pub fn peak_memory(steps: &[StepMetrics]) -> Option<(u64, u64)> {
     let in_use = steps.iter().filter_map(|m| m.mem_in_use).max()?;
     let reserved = steps.iter().filter_map(|m| m.mem_reserved).max().unwrap_or(in_use);
-    Some((in_use, reserved))
+    Some((in_use, reserved.max(in_use)))
 }
 
 /// The progress line of one step.
 pub fn progress_line(m: &StepMetrics, total: usize) -> String {
     let mem = match (m.mem_in_use, m.mem_reserved) {
         (Some(u), Some(r)) => format!(" | mem {:.2}/{:.2} GiB", gib(u), gib(r)),
+        (None, Some(r)) => format!(" | mem {:.2} GiB reserved", gib(r)),
         _ => String::new(),
     };
     format!(
