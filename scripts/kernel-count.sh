@@ -6,6 +6,7 @@
 #   KAVA_TRAIN=target/debug/kava-train (built with --features kava-train/wgpu) \
 #   MODEL=<HF dir, e.g. scripts/demo-model/train.sh prepare's init> DATA=<train.jsonl> \
 #   scripts/kernel-count.sh [METHOD...]      (default: cot kava; STEPS=4, MB=4)
+# BY_NAME=1 also lists the launches per step by kernel kind (the most frequent 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KT=$(realpath "${KAVA_TRAIN:-target/debug/kava-train}")
@@ -26,8 +27,24 @@ for method in "${@:-cot kava}"; do
           --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
           --set checkpoint.dir=\""$dir/run$n"\" --set checkpoint.every=0 > "$dir/train$n.log" 2>&1 )
       grep -c '^| ' "$dir/profile.log" > "$dir/count$n"
+      cp "$dir/profile.log" "$dir/profile$n.log"
     done
     echo "$m: $(( ($(cat "$dir/count$((2 * STEPS))") - $(cat "$dir/count$STEPS")) / STEPS )) kernels per step (micro-batch $MB, wgpu)"
+    if [ "${BY_NAME:-0}" = 1 ]; then
+      python3 - "$dir/profile$STEPS.log" "$dir/profile$((2 * STEPS)).log" "$STEPS" <<'PY'
+import collections, re, sys
+def kinds(path):  # "| time | Name_hash | args" -> "Name args" (hashes dropped)
+    c = collections.Counter()
+    for line in open(path):
+        if line.startswith("| "):
+            parts = [p.strip() for p in line.strip().strip("|").split("|")]
+            c[re.sub(r"_[0-9a-f]{8}\b", "", " ".join(parts[1:]))[:60]] += 1
+    return c
+a, b, n = kinds(sys.argv[1]), kinds(sys.argv[2]), int(sys.argv[3])
+for k, v in sorted(((k, (b[k] - a.get(k, 0)) / n) for k in b), key=lambda kv: -kv[1])[:15]:
+    print(f"  {v:7.0f}  {k}")
+PY
+    fi
     rm -rf "$dir"
   done
 done
