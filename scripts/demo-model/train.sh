@@ -23,7 +23,9 @@
 # methods), LR, METHODS (default "cot nocot codi pccot kava"), JOBS, VARIANTS, PACKAGE_RUN,
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
 # command stops); a stopped run continues from its checkpoint when the phase is run again. `eval`
-# leaves out the rows of methods that were not trained.
+# leaves out the rows of methods that were not trained. The model and the traces: HIDDEN (256),
+# LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (nl, or aug: the
+# equations) for every training command — keep the packaged model within 20 MB of f16.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -78,7 +80,7 @@ train() { # NAME METHOD FROM-MODEL STEPS LR MICRO-BATCH [extra kava-train args]
     --set model=\""$from"\" --set data.train=\""$WORK/data/train.jsonl"\" \
     --set optim.max_steps="$steps" --set optim.lr="$lr" \
     --set optim.micro_batch="$mb" --set optim.effective_batch="$mb" \
-    --set checkpoint.dir=\""$WORK/runs/$name"\" "$@" >> "$WORK/logs/$name.log" 2>&1
+    --set checkpoint.dir=\""$WORK/runs/$name"\" --set data.trace=\""${TRACE:-nl}"\" "$@" >> "$WORK/logs/$name.log" 2>&1
 }
 
 phase_prepare() {
@@ -89,7 +91,8 @@ phase_prepare() {
   tail -n +501 "$WORK/data/test.txt" > "$WORK/data/valid.txt"
   head -n 500 "$WORK/data/test.txt" > "$WORK/data/test500.txt" && mv "$WORK/data/test500.txt" "$WORK/data/test.txt"
   "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 1024 \
-    --hidden 256 --layers 6 --heads 8 --kv-heads 4 --intermediate 768 --seed 0
+    --hidden "${HIDDEN:-256}" --layers "${LAYERS:-6}" --heads "${HEADS:-8}" --kv-heads "${KV_HEADS:-4}" \
+    --intermediate "${INTERMEDIATE:-768}" --seed 0
 }
 
 phase_warmup() {
@@ -203,7 +206,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,27p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,29p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done
