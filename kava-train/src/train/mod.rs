@@ -61,9 +61,9 @@ pub enum TrainError {
         source: std::io::Error,
     },
     /// The device failed during a step (out of memory, a lost device): the step's results
-    /// could not be read back.
-    #[error("step {step}: the device failed: {cause}{hint}")]
-    Device { step: usize, cause: String, hint: &'static str },
+    /// could not be read back. `resume` names the checkpoint a run can continue from.
+    #[error("step {step}: the device failed: {cause}{hint}{}", resume.as_ref().map_or(String::new(), |c| format!("; the last checkpoint is {}: continue with --resume", c.display())))]
+    Device { step: usize, cause: String, hint: &'static str, resume: Option<std::path::PathBuf> },
 }
 
 impl TrainError {
@@ -93,7 +93,7 @@ impl TrainError {
         } else {
             ""
         };
-        TrainError::Device { step, cause, hint }
+        TrainError::Device { step, cause, hint, resume: None }
     }
 }
 

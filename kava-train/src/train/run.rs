@@ -236,12 +236,9 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
         (start + n).min(session.total_steps)
     });
     for _ in start..end {
-        let m = session.train_step().map_err(|e| match (&e, last_checkpoint(&dir)) {
-            (TrainError::Device { .. }, Some(ck)) => TrainError::Data(format!(
-                "{e}; the last checkpoint is {}: continue with --resume",
-                ck.display()
-            )),
-            _ => e,
+        let m = session.train_step().map_err(|e| match e {
+            TrainError::Device { step, cause, hint, .. } => TrainError::Device { step, cause, hint, resume: last_checkpoint(&dir) },
+            e => e,
         })?;
         if !m.loss.is_finite() {
             return Err(TrainError::Data(format!(
@@ -306,6 +303,11 @@ mod tests {
         assert_eq!(e, "step 3: the device failed: buffer of 166 MB exceeds the binding limit");
         let e = TrainError::device(4, "An error happened during execution").to_string();
         assert_eq!(e, "step 4: the device failed: An error happened during execution");
+        let e = match TrainError::device(9, "device lost") {
+            TrainError::Device { step, cause, hint, .. } => TrainError::Device { step, cause, hint, resume: Some("run/checkpoint-0000008".into()) },
+            e => e,
+        };
+        assert_eq!(e.to_string(), "step 9: the device failed: device lost; the last checkpoint is run/checkpoint-0000008: continue with --resume");
     }
 
     #[test]
