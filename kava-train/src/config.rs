@@ -189,6 +189,10 @@ pub struct OptimConfig {
     /// bf16 inside every GEMM, everything else and the weights f32 — see
     /// `kava::model::precision`). bf16 needs the cuda or cpu backend (WGSL has no bf16).
     pub dtype: String,
+    /// After every step, hand the allocator's unused pages back to the device (burn's
+    /// `memory_cleanup`): for a GPU shared with other processes, whose pools otherwise keep what
+    /// the step's peak needed (and more). Costs allocations on the next step.
+    pub release_memory: bool,
 }
 
 impl Default for OptimConfig {
@@ -204,6 +208,7 @@ impl Default for OptimConfig {
             grad_clip: 2.0,
             seed: 42,
             dtype: "f32".into(),
+            release_memory: false,
         }
     }
 }

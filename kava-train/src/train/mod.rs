@@ -396,6 +396,9 @@ impl Session {
             mem_in_use: mem.in_use,
             mem_reserved: {
                 mem.sample(&self.device);
+                if self.cfg.optim.release_memory {
+                    self.device.memory_cleanup();
+                }
                 mem.reserved
             },
         })

@@ -459,7 +459,7 @@ fn a_step_reports_the_device_memory_it_used() {
     let cfg = tiny_config(Method::Kava, &dir, &train);
     let mut reported = 0;
     for (backend, device) in devices() {
-        let m = Session::new(cfg.clone(), device, examples.clone()).unwrap().train_step().unwrap();
+        let m = Session::new(cfg.clone(), device.clone(), examples.clone()).unwrap().train_step().unwrap();
         match (m.mem_in_use, m.mem_reserved) {
             (Some(used), Some(reserved)) => {
                 // The fixture's weights alone are ~100 KB; the step's activations come on top.
@@ -471,6 +471,14 @@ fn a_step_reports_the_device_memory_it_used() {
         }
         let row = serde_json::to_value(&m).unwrap();
         assert_eq!(row.get("mem_in_use").is_some(), m.mem_in_use.is_some(), "{row}");
+        // optim.release_memory hands the free pages back after each step; the next step
+        // allocates again and trains on.
+        let mut released = cfg.clone();
+        released.optim.release_memory = true;
+        let mut s = Session::new(released, device, examples.clone()).unwrap();
+        let (a, b) = (s.train_step().unwrap(), s.train_step().unwrap());
+        assert!(a.loss.is_finite() && b.loss.is_finite(), "{backend}: {a:?} {b:?}");
+        assert_eq!(b.mem_reserved.is_some(), m.mem_reserved.is_some(), "{backend}");
     }
     assert!(reported > 0 || devices().len() == 1, "no GPU backend reported its memory");
 
