@@ -6,7 +6,8 @@
 #   KAVA_TRAIN=target/debug/kava-train (built with --features kava-train/wgpu) \
 #   MODEL=<HF dir, e.g. scripts/demo-model/train.sh prepare's init> DATA=<train.jsonl> \
 #   scripts/kernel-count.sh [METHOD...]      (default: cot kava; STEPS=4, MB=4)
-# BY_NAME=1 also lists the launches per step by kernel kind (the most frequent 15).
+# BY_NAME=1 also lists the launches per step by kernel kind (the most frequent 15); ARGS adds
+# kava-train arguments (e.g. ARGS='--set lora.full_finetune=false' for LoRA adapters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KT=$(realpath "${KAVA_TRAIN:-target/debug/kava-train}")
@@ -25,7 +26,7 @@ for method in "${@:-cot kava}"; do
       ( cd "$dir" && "$KT" train --config "$OLDPWD/scripts/demo-model/demo.toml" --method "$m" --backend wgpu \
           --set model=\""$MODEL"\" --set data.train=\""$DATA"\" --set optim.max_steps="$n" \
           --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
-          --set checkpoint.dir=\""$dir/run$n"\" --set checkpoint.every=0 > "$dir/train$n.log" 2>&1 )
+          --set checkpoint.dir=\""$dir/run$n"\" --set checkpoint.every=0 ${ARGS:-} > "$dir/train$n.log" 2>&1 )
       grep -c '^| ' "$dir/profile.log" > "$dir/count$n"
       cp "$dir/profile.log" "$dir/profile$n.log"
     done

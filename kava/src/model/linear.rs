@@ -42,15 +42,16 @@ impl Lora {
         Self { a: Param::from_tensor(a), b: Param::from_tensor(Tensor::zeros([r, out], device)), scale: alpha / r as f32, dropout }
     }
 
-    /// `(α/r)·(drop(x)·A)·B` for `x` `[n, in]`.
+    /// `(α/r)·(drop(x)·A)·B` for `x` `[n, in]`; dropout's `1/keep` rides on the `α/r` scale
+    /// (one launch fewer per adapter and pass than scaling the mask).
     fn delta(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = if self.dropout > 0.0 && x.device().is_autodiff() {
+        let (x, scale) = if self.dropout > 0.0 && x.device().is_autodiff() {
             let keep = 1.0 - self.dropout;
-            x.clone() * x.random_like(Distribution::Bernoulli(keep)).div_scalar(keep)
+            (x.clone() * x.random_like(Distribution::Bernoulli(keep)), self.scale as f64 / keep)
         } else {
-            x
+            (x, self.scale as f64)
         };
-        matmul(matmul(x, self.a.val()), self.b.val()).mul_scalar(self.scale)
+        matmul(matmul(x, self.a.val()), self.b.val()).mul_scalar(scale)
     }
 }
 
