@@ -36,11 +36,14 @@ pub fn rho<const D: usize>(x: Tensor<D>, kind: Rho) -> Tensor<D> {
 }
 
 /// Token-mean cross-entropy: `logits` `[b, t, v]`, `targets` `[b, t]`, `mask` `[b, t]` (true =
-/// scored). Unscored positions may hold any target id (they are never gathered from). A batch
-/// without a scored position gives 0.
-pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, mask: Tensor<2, Bool>) -> Tensor<1> {
+/// scored; `None`: every position is). Unscored positions may hold any target id (they are never
+/// gathered from). A batch without a scored position gives 0.
+pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, mask: Option<Tensor<2, Bool>>) -> Tensor<1> {
     let [b, t, _] = logits.dims();
     let logp = activation::log_softmax(logits, 2);
+    let Some(mask) = mask else {
+        return logp.gather(2, targets.reshape([b, t, 1])).neg().mean().reshape([1]);
+    };
     let safe = targets.mask_fill(mask.clone().bool_not(), 0).reshape([b, t, 1]);
     let nll = logp.gather(2, safe).reshape([b, t]).neg();
     let w = mask.float();
@@ -191,10 +194,13 @@ mod tests {
         let targets = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 99, 0], [1, 3]), &dev());
         let mask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true, false, true], [1, 3]), &dev());
         // (−ln ¾ − ln ½) / 2
-        close(scalar(cross_entropy(logits, targets, mask)), (-(0.75f64.ln()) - 0.5f64.ln()) / 2.0);
+        close(scalar(cross_entropy(logits.clone(), targets, Some(mask))), (-(0.75f64.ln()) - 0.5f64.ln()) / 2.0);
+        // Without a mask every position counts: −ln σ(10) for the middle one, −ln ½ for the last.
+        let all = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 0, 0], [1, 3]), &dev());
+        close(scalar(cross_entropy(logits, all, None)), (-(0.75f64.ln()) - (1.0 / (1.0 + (-10f64).exp())).ln() - 0.5f64.ln()) / 3.0);
         let none = Tensor::<2, Bool>::from_data(TensorData::new(vec![false; 2], [1, 2]), &dev());
         let l = Tensor::<3>::zeros([1, 2, 4], &dev());
-        close(scalar(cross_entropy(l, Tensor::zeros([1, 2], &dev()), none)), 0.0);
+        close(scalar(cross_entropy(l, Tensor::zeros([1, 2], &dev()), Some(none))), 0.0);
     }
 
     #[test]

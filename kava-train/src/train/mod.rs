@@ -379,6 +379,10 @@ impl Session {
         )
         .map_err(device_err)?[0] as f64;
         let seconds = t0.elapsed().as_secs_f64();
+        mem.sample(&self.device);
+        if self.cfg.optim.release_memory {
+            self.device.memory_cleanup();
+        }
         Ok(StepMetrics {
             step: step + 1,
             epoch: ((step + 1) * self.cfg.optim.effective_batch) as f64 / self.train.len() as f64,
@@ -394,13 +398,7 @@ impl Session {
             seconds,
             tokens_per_s: tokens as f64 / seconds.max(1e-9),
             mem_in_use: mem.in_use,
-            mem_reserved: {
-                mem.sample(&self.device);
-                if self.cfg.optim.release_memory {
-                    self.device.memory_cleanup();
-                }
-                mem.reserved
-            },
+            mem_reserved: mem.reserved,
         })
     }
 

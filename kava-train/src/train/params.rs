@@ -526,11 +526,11 @@ pub fn try_to_host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, String> {
 }
 
 /// Reads a tensor to host f32.
+///
+/// # Panics
+/// If the device failed (training steps use [`try_to_host`]).
 pub fn to_host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
+    try_to_host(t).expect("device read")
 }
 
 struct ReadNamed<'a> {

@@ -121,13 +121,6 @@ fn truncate_metrics(path: &Path, step: usize) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// The checkpoint `<dir>/latest` points at, if there is one.
-pub fn last_checkpoint(dir: &Path) -> Option<PathBuf> {
-    let name = std::fs::read_to_string(dir.join("latest")).ok()?;
-    let ck = dir.join(name.trim());
-    ck.is_dir().then_some(ck)
-}
-
 /// The largest `mem_in_use` and `mem_reserved` of a run's steps, in bytes (`None` where the
 /// backend's allocator does not report).
 pub fn peak_memory(steps: &[StepMetrics]) -> Option<(u64, u64)> {
@@ -237,7 +230,7 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
     });
     for _ in start..end {
         let m = session.train_step().map_err(|e| match e {
-            TrainError::Device { step, cause, hint, .. } => TrainError::Device { step, cause, hint, resume: last_checkpoint(&dir) },
+            TrainError::Device { step, cause, hint, .. } => TrainError::Device { step, cause, hint, resume: super::checkpoint::resolve(&dir).ok() },
             e => e,
         })?;
         if !m.loss.is_finite() {
@@ -310,11 +303,14 @@ mod tests {
         assert_eq!(e.to_string(), "step 9: the device failed: device lost; the last checkpoint is run/checkpoint-0000008: continue with --resume");
     }
 
+    /// The checkpoint a device failure points to is `checkpoint::resolve`'s: the one `latest` names.
     #[test]
     fn the_last_checkpoint_is_the_one_latest_names() {
+        let last_checkpoint = |dir: &Path| super::super::checkpoint::resolve(dir).ok();
         let dir = std::env::temp_dir().join(format!("kava-train-last-ck-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("checkpoint-0000004")).unwrap();
+        std::fs::write(dir.join("checkpoint-0000004/state.json"), "{}").unwrap();
         assert_eq!(last_checkpoint(&dir), None);
         std::fs::write(dir.join("latest"), "checkpoint-0000004\n").unwrap();
         assert_eq!(last_checkpoint(&dir), Some(dir.join("checkpoint-0000004")));

@@ -4,7 +4,7 @@
 //! [`LatentReasoner`] (init pass + T Jacobi passes) and its answer pass on the resulting cache
 //! (CE_student, the student side of L_CODI and L_KV). Which parts run follows from the method.
 
-use kava::burn::tensor::{Bool, Int, Tensor, TensorData};
+use kava::burn::tensor::{Int, Tensor, TensorData};
 use kava::latent::LatentReasoner;
 use kava::model::{ids_tensor, Capture, Output, Transformer};
 use shaders::evict::{self, EvictConfig, EvictedTensors, Order, Pool};
@@ -78,8 +78,7 @@ pub fn scored_ce(model: &Transformer, hidden: Tensor<3>, pairs: &[Vec<(usize, u3
     let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
     let rows = hidden.reshape([b * t, c]).select(0, idx).reshape([1, n, c]);
     let targets = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &device);
-    let mask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true; n], [1, n]), &device);
-    cross_entropy(model.logits(rows), targets, mask)
+    cross_entropy(model.logits(rows), targets, None)
 }
 
 /// Rows `x[r, pos[r], :]` of `[b, t, c]` → `[b, c]`.
