@@ -45,3 +45,37 @@ fn lora_merge_equals_the_unmerged_forward() {
         }
     }
 }
+
+/// Training-time adapter dropout is inverted dropout: each input element of the adapter is
+/// either dropped or kept and scaled by 1/keep, so the adapter's output keeps its expectation.
+/// A 1×1 layer with W = 0, A = B = 1 and inputs of 1 makes every output either 0 or (α/r)/keep.
+#[test]
+fn lora_dropout_scales_the_kept_inputs_by_one_over_keep() {
+    use kava::burn::tensor::TensorData;
+    use kava::load::HostTensor;
+    use kava::model::linear::Linear;
+    let _rng = kava_tests::rng_lock();
+    for (backend, device) in devices() {
+        let device = device.autodiff();
+        let mut layer = Linear::from_hf(HostTensor::new(vec![1, 1], vec![0.0]), None, &device);
+        let (alpha, p) = (3.0f32, 0.25);
+        layer.attach_lora(1, alpha, p);
+        let lora = layer.lora.as_mut().unwrap();
+        let one = || Param::from_tensor(Tensor::<2>::from_data(TensorData::new(vec![1.0f32], [1, 1]), &device));
+        (lora.a, lora.b) = (one(), one());
+        let n = 256;
+        let x = Tensor::<3>::from_data(TensorData::new(vec![1.0f32; n], [1, n, 1]), &device);
+        let y = host(layer.forward(x));
+        let kept = alpha as f64 / (1.0 - p);
+        let mut counts = [0usize; 2];
+        for v in &y {
+            if v.abs() < 1e-6 {
+                counts[0] += 1;
+            } else {
+                assert!((*v as f64 - kept).abs() < 1e-5, "{backend}: output {v}, expected 0 or {kept}");
+                counts[1] += 1;
+            }
+        }
+        assert!(counts[0] > 20 && counts[1] > 150, "{backend}: dropped/kept {counts:?} of {n} at p = {p}");
+    }
+}
