@@ -475,10 +475,13 @@ fn a_step_reports_the_device_memory_it_used() {
         // allocates again and trains on.
         let mut released = cfg.clone();
         released.optim.release_memory = true;
-        let mut s = Session::new(released, device, examples.clone()).unwrap();
+        let mut s = Session::new(released, device.clone(), examples.clone()).unwrap();
         let (a, b) = (s.train_step().unwrap(), s.train_step().unwrap());
         assert!(a.loss.is_finite() && b.loss.is_finite(), "{backend}: {a:?} {b:?}");
         assert_eq!(b.mem_reserved.is_some(), m.mem_reserved.is_some(), "{backend}");
+        if let (Some(during), Some(after)) = (b.mem_reserved, device.memory_pool_usage().map(|u| u.bytes_reserved)) {
+            assert!(after < during, "{backend}: the pools hold {after} B after a released step, {during} B during it");
+        }
     }
     assert!(reported > 0 || devices().len() == 1, "no GPU backend reported its memory");
 
