@@ -90,12 +90,31 @@ pub struct LatentSection {
     /// T.
     pub num_iterations: usize,
     pub use_projection: bool,
+    /// The initial gain of the projection's LayerNorm, i.e. the scale the continuous thoughts
+    /// enter the model at (a fresh projection only; a checkpoint keeps its trained one).
+    pub projection_scale: ProjectionScale,
 }
 
 impl Default for LatentSection {
     fn default() -> Self {
-        Self { num_latents: 24, num_iterations: 3, use_projection: true }
+        Self { num_latents: 24, num_iterations: 3, use_projection: true, projection_scale: ProjectionScale::Unit }
     }
+}
+
+/// How a fresh projection's LayerNorm gain is initialised (`latent.projection_scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectionScale {
+    /// Gain 1 (PyTorch's LayerNorm default, as in the CODI and PCCoT code): every latent has
+    /// RMS ≈ 1 per channel, norm √d. The paper's setting (pretrained LLMs, whose residual
+    /// streams grow far beyond their embeddings within a layer or two).
+    #[default]
+    Unit,
+    /// Gain = the RMS of the token-embedding entries: the latents enter at the scale of the
+    /// token embeddings the model was trained on. For a small model trained from scratch, whose
+    /// embeddings have norm ~1 against √d for gain 1 (the demo model: 16×), so that the layers
+    /// can change a latent as much as a token.
+    Embedding,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

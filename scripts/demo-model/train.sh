@@ -52,6 +52,7 @@ variant_args() {
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1: CE_student outweighs the distillation
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
+    kava-unit) echo "kava --set latent.projection_scale=\"unit\"" ;; # the projection's LayerNorm at gain 1 (CODI/PCCoT's init)
     *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
   esac
 }

@@ -18,7 +18,7 @@ use kava::burn::tensor::{Device, Tensor};
 use kava::latent::LatentReasoner;
 use kava::Model;
 
-use crate::config::{Method, TrainConfig};
+use crate::config::{Method, ProjectionScale, TrainConfig};
 use crate::data::{Example, SpecialIds, Tokenize};
 use params::{Accumulator, AdamW, Optimizer, Trainable};
 
@@ -205,6 +205,17 @@ impl Session {
             latent.num_iterations,
             latent.use_projection,
         )?;
+        // `latent.projection_scale`: a projection that was never trained (fresh, or carried
+        // through a `cot` warm-up) starts at the chosen scale; a trained one keeps its own.
+        if latent.projection_scale == ProjectionScale::Embedding {
+            let untrained = model.latent.as_ref().and_then(|r| r.projection.as_ref()).is_some_and(|p| p.norm_at_init());
+            if untrained {
+                let scale = embedding_rms(&model, &cfg.model)?;
+                if let Some(p) = model.latent.as_mut().and_then(|r| r.projection.as_mut()) {
+                    p.set_output_scale(scale);
+                }
+            }
+        }
         model.transformer = params::to_autodiff(model.transformer);
         if let Some(r) = model.latent.as_mut() {
             r.projection = r.projection.take().map(params::to_autodiff);
@@ -456,6 +467,18 @@ pub fn evaluate(
         solutions.extend(model.solve_batch(&qs, mode, &opts, &mut |_, _| {})?);
     }
     Ok(kava::eval::Summary::of_items(&solutions, items, t.elapsed().as_secs_f64()))
+}
+
+/// The RMS of the token-embedding entries over the model's own vocabulary (the rows before the
+/// latent special tokens): the scale `latent.projection_scale = "embedding"` gives the latents.
+fn embedding_rms(model: &Model, path: &std::path::Path) -> Result<f32, TrainError> {
+    let c = &model.latent.as_ref().expect("latents attached").config;
+    let own = [c.bot_id, c.eot_id, c.lat_id, c.pad_id].into_iter().min().unwrap_or(0) as usize;
+    let e = model.transformer.embed_tokens.val();
+    let [rows, d] = e.dims();
+    let e = e.slice([0..own.clamp(1, rows), 0..d]);
+    let ms = params::try_to_host(e.powi_scalar(2).mean()).map_err(|cause| TrainError::Data(format!("{}: reading the token embedding: {cause}", path.display())))?;
+    Ok(ms.first().copied().unwrap_or(1.0).sqrt())
 }
 
 /// Number of parameters of a module (all, trainable or not).

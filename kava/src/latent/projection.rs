@@ -83,6 +83,22 @@ impl Projection {
         }
     }
 
+    /// Sets the LayerNorm gain to `scale` in every channel (bias unchanged): with a zero bias
+    /// every output then has RMS `scale` per channel.
+    pub fn set_output_scale(&mut self, scale: f32) {
+        let w = self.norm.weight.val();
+        let [d] = w.dims();
+        self.norm.weight = Param::from_tensor(Tensor::<1>::full([d], scale, &w.device()));
+    }
+
+    /// Whether the LayerNorm is still exactly at its initial value (gain 1, bias 0): a fresh
+    /// projection, or one carried untouched through runs that never used it (`cot`, `nocot`).
+    pub fn norm_at_init(&self) -> bool {
+        let host = |t: Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
+        let (w, b) = (host(self.norm.weight.val()), host(self.norm.bias.val()));
+        !w.is_empty() && w.iter().all(|&x| x == 1.0) && b.iter().all(|&x| x == 0.0)
+    }
+
     /// Loads the projection from `kava.safetensors` tensors.
     pub fn from_weights(d: usize, weights: &mut Weights, device: &Device) -> Result<Self> {
         let fc = |w: &mut Weights, name: &str| -> Result<Linear> {

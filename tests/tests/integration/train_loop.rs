@@ -496,3 +496,65 @@ fn a_step_reports_the_device_memory_it_used() {
     (b.mem_in_use, b.mem_reserved) = (Some(500), Some(800));
     assert_eq!(peak_memory(&[a, b]), Some((500, 1000)));
 }
+
+/// `latent.projection_scale = "embedding"`: a projection that was never trained (fresh on the
+/// fixture, or carried untouched through a `cot` run) starts with its LayerNorm gain at the RMS
+/// of the token-embedding entries, so the latents enter at the embeddings' scale; a trained
+/// projection keeps its own gain; `"unit"` (the default) keeps gain 1.
+#[test]
+fn projection_scale_embedding_starts_untrained_latents_at_the_token_embedding_scale() {
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("projscale");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = || kava_train::data::read_aug_text(&train).unwrap().0;
+    let gain = |m: &Model| {
+        let p = m.latent.as_ref().unwrap().projection.as_ref().unwrap();
+        host(p.norm.weight.val())
+    };
+    // RMS over the model's own rows (the latent special tokens come after them).
+    let emb_rms = |m: &Model| {
+        let first_new = m.latent.as_ref().unwrap().config.bot_id as usize;
+        let e = host(m.transformer.embed_tokens.val());
+        let d = m.transformer.config.hidden_size;
+        let own = &e[..first_new * d];
+        (own.iter().map(|x| x * x).sum::<f32>() / own.len() as f32).sqrt()
+    };
+    use kava_train::config::ProjectionScale::{Embedding, Unit};
+    let session = |method: Method, model: &Path, scale: kava_train::config::ProjectionScale, run: &str| {
+        let mut cfg = tiny_config(method, &dir, &train);
+        cfg.model = model.into();
+        cfg.checkpoint.dir = dir.join(run);
+        cfg.latent.projection_scale = scale;
+        Session::new(cfg, cpu(), examples()).unwrap()
+    };
+
+    // Fresh (the fixture has no latents): gain = the embedding RMS, in every channel.
+    let fixture_model = fixture("tiny-llama");
+    let m = session(Method::Kava, &fixture_model, Embedding, "a").inference_model();
+    let want = emb_rms(&m);
+    assert!(want > 0.0 && (want - 1.0).abs() > 0.1, "fixture embedding RMS {want} must differ from 1 for this test to tell");
+    assert!(gain(&m).iter().all(|&g| (g - want).abs() < 1e-6), "gain {:?} vs embedding RMS {want}", &gain(&m)[..4]);
+    // The default keeps PyTorch's gain 1.
+    let m = session(Method::Kava, &fixture_model, Unit, "b").inference_model();
+    assert!(gain(&m).iter().all(|&g| g == 1.0));
+
+    // A `cot` run never touches the projection: a kava run from its export rescales it.
+    let mut cot = session(Method::Cot, &fixture_model, Unit, "c");
+    cot.train_step().unwrap();
+    let cot_out = dir.join("cot-export");
+    cot.export(&cot_out, kava::load::safetensors::StoreDtype::F32).unwrap();
+    let m = session(Method::Kava, &cot_out, Embedding, "d").inference_model();
+    let want = emb_rms(&m);
+    assert!(gain(&m).iter().all(|&g| (g - want).abs() < 1e-6), "after a cot run: gain {:?} vs {want}", &gain(&m)[..4]);
+
+    // A trained projection keeps its gain.
+    let mut kava_run = session(Method::Kava, &cot_out, Embedding, "e");
+    kava_run.train_step().unwrap();
+    kava_run.train_step().unwrap();
+    let trained = dir.join("kava-export");
+    kava_run.export(&trained, kava::load::safetensors::StoreDtype::F32).unwrap();
+    let before = gain(&Model::load(&trained, &cpu()).unwrap());
+    assert!(before.iter().any(|&g| (g - want).abs() > 1e-6), "training moved the gain");
+    let after = gain(&session(Method::Kava, &trained, Embedding, "f").inference_model());
+    assert_eq!(before, after, "a trained projection keeps its own gain");
+}
