@@ -44,7 +44,7 @@ BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
 read -r -a METHODS <<< "${METHODS:-cot nocot codi pccot kava}"
-read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-m12"
+read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-emb"
 
 # A recipe variant: NAME -> the method and the overrides it trains with.
 variant_args() {
@@ -52,7 +52,7 @@ variant_args() {
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1: CE_student outweighs the distillation
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
-    kava-unit) echo "kava --set latent.projection_scale=\"unit\"" ;; # the projection's LayerNorm at gain 1 (CODI/PCCoT's init)
+    kava-emb) echo "kava --set latent.projection_scale=\"embedding\"" ;; # latents at the token embeddings' scale
     *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
   esac
 }
