@@ -34,7 +34,7 @@ for i, line in enumerate(open(data)):
         text = " ".join(steps)
     else:
         steps = [re.sub(r"<<[^>]*>>", "", s) for s in answer.split("\n") if not s.startswith("####")][:-1]
-        text = "\n".join(steps)
+        text = " ".join(s.strip() for s in steps)  # steps joined by one space, as kava-train does
     lengths.append(len(tok.encode(text, add_special_tokens=False).ids) if steps else 0)
 
 longer = [x - m for x in lengths if x > m]
