@@ -52,7 +52,7 @@ variant_args() {
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1: CE_student outweighs the distillation
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
-    kava-prerope) echo "kava --set loss.kv_pre_rope=true" ;; # L_KV on keys before RoPE: kept entries sit up to ~26 positions from their slots
+    kava-prerope) echo "kava --set loss.kv_pre_rope=true" ;; # L_KV on the keys before RoPE
     kava-emb) echo "kava --set latent.projection_scale=\"embedding\"" ;; # latents at the token embeddings' scale
     *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
   esac

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""How well does a kava model's latent KV match its own teacher's compressed KV, slot by slot, and
+does the mismatch of the keys grow with the distance between a kept entry and its slot?
+
+Through the NumPy model of npkava.py, for the first N problems: the teacher sequence
+`[BOS] Q "\\n" C "\\n" P A EOS` (C: the nl or aug steps without the last, joined by one space),
+R-KV eviction of its CoT cache to M entries per layer and KV head (method.md §4: λ-mix of the
+max-pooled answer-query importance and the key redundancy, kept entries in position order),
+the student's K and V at the M latent slots after T Jacobi iterations, and L_KV's terms
+(smooth-L1 of the differences over the layer's teacher std, method.md §3) — for V, for the keys
+after RoPE (L_KV's default) and for the same keys with RoPE undone on both sides
+(`loss.kv_pre_rope`'s comparison, of this model's keys), by the entry-to-slot offset.
+
+Usage: scripts/demo-model/kv-offsets.py [MODEL_DIR] [DATA.jsonl] [N] [TRACE: nl|aug] [LAMBDA]
+(defaults: kava/models/demo, demo-work/data/test.jsonl, 50, nl, 0.1).
+"""
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from npkava import Model  # noqa: E402
+
+m = Model(sys.argv[1] if len(sys.argv) > 1 else "kava/models/demo")
+data = sys.argv[2] if len(sys.argv) > 2 else "demo-work/data/test.jsonl"
+n = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+trace = sys.argv[4] if len(sys.argv) > 4 else "nl"
+lam = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
+M, KV, H, hd, L = m.M, m.KV, m.H, m.hd, m.L
+g = H // KV
+
+
+def steps_of(answer):
+    body = [s for s in answer.split("\n") if not s.startswith("####")]
+    if trace == "aug":
+        return re.findall(r"<<[^>]*>>", "\n".join(body))
+    return [t for t in (re.sub(r"<<[^>]*>>", "", s).strip() for s in body) if t]
+
+
+def softmax(x):
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def fmt(v):
+    return f"{float(v):g}" if float(v) != int(float(v)) else str(int(float(v)))
+
+
+rows = []  # (layer, offset, student K post, teacher K post, student K pre, teacher K pre, student V, teacher V)
+for line in list(open(data))[:n]:
+    pb = json.loads(line)
+    steps = steps_of(pb["answer"])[:-1]
+    if not steps:
+        continue
+    gold = pb["answer"].split("####")[-1].strip().replace(",", "")
+    q, c = m.encode(pb["question"]), m.encode(" ".join(steps))
+    nl = m.encode("\n")
+    pa = m.encode(m.kv["answer_prompt"]) + m.encode(fmt(gold)) + sorted(m.stops)[:1]
+    ids = m.bos + q + nl + c + nl + pa
+    cs = len(m.bos + q + nl)
+    ce = cs + len(c)
+    ans = np.arange(len(ids) - len(pa), len(ids))
+    queries = []
+    _, cache = m.forward(m.E[ids], np.arange(len(ids)), queries=queries)
+    b, scache, _ = m.latent_pass(pb["question"])
+    assert b + 1 == cs, "the student's first slot and the teacher's first CoT token share a position"
+    N = ce - cs
+    keep_n = min(M, N)
+    for l in range(L):
+        K, V = cache[l]
+        Kc, Vc = K[cs:ce], V[cs:ce]
+        Ks, Vs = scache[l][0][b + 1:b + 1 + M], scache[l][1][b + 1:b + 1 + M]
+        for h in range(KV):
+            qa = queries[l][ans][:, h * g:(h + 1) * g]  # [n_ans, g, hd]
+            logits = np.einsum("agd,nd->agn", qa, Kc[:, h]) / np.sqrt(hd)
+            imp = np.mean([softmax(row) for row in logits.max(1)], 0)
+            unit = Kc[:, h] / (np.linalg.norm(Kc[:, h], axis=1, keepdims=True) + 1e-8)
+            S = unit @ unit.T
+            np.fill_diagonal(S, 0.0)
+            red = softmax(-S.sum(1) / N)
+            score = lam * imp + (1 - lam) * red
+            kept = np.sort(np.argsort(-score, kind="stable")[:keep_n])
+            for j, i in enumerate(kept):
+                pos_t, pos_s = cs + i, b + 1 + j
+                kt_pre = m.rope(Kc[i:i + 1, h:h + 1], [pos_t], -1.0)[0, 0]
+                ks_pre = m.rope(Ks[j:j + 1, h:h + 1], [pos_s], -1.0)[0, 0]
+                rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h]))
+
+
+def smooth_l1(d):
+    a = np.abs(d)
+    return np.where(a < 1, 0.5 * d * d, a - 0.5)
+
+
+layers = np.array([r[0] for r in rows])
+offsets = np.array([r[1] for r in rows])
+parts = {name: (np.array([r[k] for r in rows]), np.array([r[k + 1] for r in rows])) for name, k in (("K after RoPE", 2), ("K before RoPE", 4), ("V", 6))}
+terms = {}
+for name, (s, t) in parts.items():
+    sigma = np.array([t[layers == l].std() for l in range(L)])[layers][:, None]
+    terms[name] = smooth_l1((s - t) / sigma).mean(1)
+print(f"{m.kv['num_latents']} latents, T = {m.T}; {n} problems, {trace} traces; {len(rows)} kept entries (slot, layer, KV head)")
+print(f"entry-to-slot offset: mean {offsets.mean():.1f}, median {np.median(offsets):.0f}, max {offsets.max()}")
+print("| offset | share of slots | " + " | ".join(parts) + " |")
+print("|---|---|" + "---|" * len(parts))
+for lo, hi in ((0, 0), (1, 4), (5, 12), (13, 999), (0, 999)):
+    sel = (offsets >= lo) & (offsets <= hi)
+    label = "all" if (lo, hi) == (0, 999) else (f"{lo}" if lo == hi else f"{lo}–{hi}" if hi < 999 else f"≥ {lo}")
+    print(f"| {label} | {sel.mean():.0%} | " + " | ".join(f"{terms[k][sel].mean():.3f}" for k in parts) + " |")
+print("by layer (all offsets): " + " · ".join(f"layer {l}: K {terms['K after RoPE'][layers == l].mean():.3f} / V {terms['V'][layers == l].mean():.3f}" for l in range(L)))
