@@ -5,7 +5,8 @@
 # so the figures compare builds and methods, not GPUs). PRESET=name trains that preset (e.g.
 # smollm2-135m-aug with MODEL=…gguf and DATA=gsm8k train.jsonl) instead of the demo recipe.
 #   KAVA_TRAIN=…/kava-train (with the backend's feature) MODEL=<HF dir or GGUF> DATA=<train.jsonl> \
-#   scripts/step-memory.sh [METHOD...]      (default: cot kava; STEPS=3, MB=16)
+#   scripts/step-memory.sh [METHOD...]      (default: cot kava; STEPS=3, MB=16; ARGS adds
+#   kava-train arguments, e.g. ARGS='--set latent.separate_answer_pass=true')
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KT=$(realpath "${KAVA_TRAIN:-target/debug/kava-train}")
@@ -20,7 +21,7 @@ for m in ${@:-cot kava}; do
   "$KT" train "${recipe[@]}" --method "$m" --backend "${BACKEND:-wgpu}" \
     --set model=\""$MODEL"\" --set data.train=\""$DATA"\" --set optim.max_steps="$STEPS" \
     --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
-    --set checkpoint.dir=\""$dir/run"\" --set checkpoint.every=0 > "$dir/train.log" 2>&1 || { tail -5 "$dir/train.log"; exit 1; }
+    --set checkpoint.dir=\""$dir/run"\" --set checkpoint.every=0 ${ARGS:-} > "$dir/train.log" 2>&1 || { tail -5 "$dir/train.log"; exit 1; }
   python3 - "$dir/run/metrics.jsonl" "$m" "$MB" <<'PY'
 import json, statistics as st, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip() and "eval" not in l]

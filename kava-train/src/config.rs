@@ -93,11 +93,15 @@ pub struct LatentSection {
     /// The initial gain of the projection's LayerNorm, i.e. the scale the continuous thoughts
     /// enter the model at (a fresh projection only; a checkpoint keeps its trained one).
     pub projection_scale: ProjectionScale,
+    /// Training runs Jacobi iteration T and the answer as two passes, as inference does,
+    /// instead of one pass over `zᵀ⁻¹` followed by the answer tokens (the same losses and
+    /// gradients up to rounding, one pass fewer per step). The reference route, for tests.
+    pub separate_answer_pass: bool,
 }
 
 impl Default for LatentSection {
     fn default() -> Self {
-        Self { num_latents: 24, num_iterations: 3, use_projection: true, projection_scale: ProjectionScale::Unit }
+        Self { num_latents: 24, num_iterations: 3, use_projection: true, projection_scale: ProjectionScale::Unit, separate_answer_pass: false }
     }
 }
 

@@ -267,7 +267,8 @@ pub fn step_loss(
         }
     }
 
-    // Student: `[BOS] Q <bot>` + M latents by Jacobi, then `<eot> P A EOS` on that cache.
+    // Student: `[BOS] Q <bot>` + M latents by Jacobi, then `<eot> P A EOS` on that cache (the
+    // last iteration and the tail in one pass unless `latent.separate_answer_pass` or T = 0).
     if plan.student {
         let rows: Vec<StudentSeq> = examples
             .iter()
@@ -276,12 +277,6 @@ pub fn step_loss(
         let questions: Vec<Vec<u32>> = rows.iter().map(|r| r.question_ids.clone()).collect();
         let m = reasoner.config.num_latents;
         tokens += questions.iter().map(|q| q.len() + 1 + m).sum::<usize>();
-        let capture = Capture {
-            keys_values: plan.kv,
-            keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
-            ..Capture::none()
-        };
-        let latents = reasoner.reason_padded(model, &questions, &capture, cfg.data.pad_multiple);
         let tails = crate::data::pad_right_to(
             &rows
                 .iter()
@@ -291,41 +286,85 @@ pub fn step_loss(
             cfg.data.pad_multiple,
         );
         tokens += real_tokens(&tails);
-        let mut cache = latents.cache;
-        let out = model.forward(
-            model.embed(ids_tensor(&tails.ids, &device)),
-            Some(&tails.valid),
-            &mut cache,
-            &Capture {
-                hidden_states: plan.codi,
-                ..Capture::none()
-            },
-        );
         let pairs: Vec<Vec<(usize, u32)>> = rows.iter().map(StudentSeq::ce_targets).collect();
-        ce_s = scored_ce(model, out.hidden.clone(), &pairs);
-        if plan.codi {
-            let pos: Vec<usize> = rows.iter().map(|r| r.distill_pos_in_tail).collect();
-            let student_states = layer_states(&out, &pos);
+        let distill: Vec<usize> = rows.iter().map(|r| r.distill_pos_in_tail).collect();
+        let t_iters = reasoner.config.num_iterations;
+        // (the student's K/V at the M latent slots, its layer states at the distillation token)
+        let (latent_kv, student_states) = if t_iters >= 1 && !cfg.latent.separate_answer_pass {
+            // Iteration T and the answer in one pass: `zᵀ⁻¹` then `<eot> P A EOS` (see
+            // `LatentReasoner::reason_padded_open`). The captures keep the M latent columns and
+            // the distillation token.
+            let open = reasoner.reason_padded_open(model, &questions, cfg.data.pad_multiple);
+            let b = rows.len();
+            let mut cols: Vec<i64> = Vec::new();
+            for &d in &distill {
+                if plan.kv {
+                    cols.extend((0..m).map(|c| c as i64));
+                }
+                if plan.codi {
+                    cols.push((m + d) as i64);
+                }
+            }
+            let per_row = cols.len() / b;
+            let positions = (per_row > 0).then(|| Tensor::<2, Int>::from_data(TensorData::new(cols, [b, per_row]), &device));
+            let valid: Vec<Vec<bool>> = tails
+                .valid
+                .iter()
+                .map(|v| std::iter::repeat_n(true, m).chain(v.iter().copied()).collect())
+                .collect();
+            let mut cache = open.cache;
+            let out = model.forward(
+                Tensor::cat(vec![open.inputs, model.embed(ids_tensor(&tails.ids, &device))], 1),
+                Some(&valid),
+                &mut cache,
+                &Capture {
+                    keys_values: plan.kv,
+                    keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
+                    hidden_states: plan.codi,
+                    queries: false,
+                    positions,
+                },
+            );
+            let shifted: Vec<Vec<(usize, u32)>> = pairs.iter().map(|p| p.iter().map(|&(i, t)| (i + m, t)).collect()).collect();
+            ce_s = scored_ce(model, out.hidden.clone(), &shifted);
+            let states = plan.codi.then(|| layer_states(&out, &vec![per_row - 1; b]));
+            let first_m = |xs: Vec<Tensor<4>>| xs.into_iter().map(|x| x.narrow(2, 0, m)).collect::<Vec<_>>();
+            let kv = plan.kv.then(|| {
+                let keys = if cfg.loss.kv_pre_rope { out.keys_pre_rope.clone() } else { out.keys.clone() };
+                (stack_layers(first_m(keys)), stack_layers(first_m(out.values.clone())))
+            });
+            (kv, states)
+        } else {
+            let capture = Capture {
+                keys_values: plan.kv,
+                keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
+                ..Capture::none()
+            };
+            let latents = reasoner.reason_padded(model, &questions, &capture, cfg.data.pad_multiple);
+            let mut cache = latents.cache;
+            let out = model.forward(
+                model.embed(ids_tensor(&tails.ids, &device)),
+                Some(&tails.valid),
+                &mut cache,
+                &Capture {
+                    hidden_states: plan.codi,
+                    ..Capture::none()
+                },
+            );
+            ce_s = scored_ce(model, out.hidden.clone(), &pairs);
+            let states = plan.codi.then(|| layer_states(&out, &distill));
+            // The student's keys in the same frame as the teacher targets (method.md §3).
+            let kv = plan.kv.then(|| {
+                let keys = if cfg.loss.kv_pre_rope { latents.captured.keys_pre_rope } else { latents.captured.keys };
+                (stack_layers(keys), stack_layers(latents.captured.values))
+            });
+            (kv, states)
+        };
+        if let Some(student_states) = student_states {
             codi = codi_loss(&student_states, &teacher_states, cfg.loss.layerwise_std);
         }
-        if let Some(e) = evicted {
-            // The student's keys in the same frame as the teacher targets (method.md §3).
-            let k_s = if cfg.loss.kv_pre_rope {
-                stack_layers(latents.captured.keys_pre_rope)
-            } else {
-                stack_layers(latents.captured.keys)
-            };
-            let v_s = stack_layers(latents.captured.values);
-            kv = kv_loss(
-                k_s,
-                v_s,
-                e.k,
-                e.v,
-                e.mask,
-                layers,
-                cfg.loss.kv_rho,
-                cfg.loss.kv_layerwise_std,
-            );
+        if let (Some(e), Some((k_s, v_s))) = (evicted, latent_kv) {
+            kv = kv_loss(k_s, v_s, e.k, e.v, e.mask, layers, cfg.loss.kv_rho, cfg.loss.kv_layerwise_std);
         }
     }
 

@@ -27,6 +27,17 @@ pub struct LatentReasoner {
     pub config: LatentConfig,
 }
 
+/// The latent phase up to its last iteration ([`LatentReasoner::reason_padded_open`]).
+#[derive(Debug)]
+pub struct OpenLatents {
+    /// The fixed prefix `[BOS] Q <bot>` only.
+    pub cache: KvCache,
+    /// Cache length of the prefix (padding included).
+    pub prefix_len: usize,
+    /// `[b, M, c]`: `zᵀ⁻¹`, the inputs of iteration T.
+    pub inputs: Tensor<3>,
+}
+
 /// The state after the latent phase.
 #[derive(Debug)]
 pub struct Latents {
@@ -74,6 +85,44 @@ impl LatentReasoner {
     /// fewer distinct tensor shapes for a GPU backend to compile and tune kernels for when
     /// training on batches of varying length.
     pub fn reason_padded(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> Latents {
+        let t_iters = self.config.num_iterations;
+        let (mut cache, prefix_len, mut z, placeholders, out) = self.init_pass(model, questions, capture, multiple);
+        let mut inputs = placeholders;
+        let mut captured = out;
+        for it in 1..=t_iters {
+            let cap = if it == t_iters { capture.clone() } else { Capture::none() };
+            let (out, next) = self.iterate(model, &mut cache, prefix_len, z.clone(), &cap);
+            inputs = z;
+            z = next;
+            captured = out;
+        }
+        Latents { cache, prefix_len, inputs, next: z, captured, forward_passes: 1 + t_iters }
+    }
+
+    /// The latent phase with its last Jacobi iteration left to the caller (training): the init
+    /// pass and iterations 1..T−1; returns the cache cut to the prefix and `zᵀ⁻¹`, the inputs of
+    /// iteration T. One pass over `zᵀ⁻¹` followed by the answer tokens on that cache *is*
+    /// iteration T and then the answer pass: attention is causal, so the latents of that pass
+    /// never see the answer, and the answer reads their K/V exactly as it would from the cache
+    /// [`reason_padded`](Self::reason_padded) hands over — one forward (and backward) pass fewer
+    /// per training step.
+    ///
+    /// # Panics
+    /// If T = 0 (there is no iteration to merge), a question is empty or `M` is zero.
+    pub fn reason_padded_open(&self, model: &Transformer, questions: &[Vec<u32>], multiple: usize) -> OpenLatents {
+        let t_iters = self.config.num_iterations;
+        assert!(t_iters >= 1, "reason_padded_open needs T ≥ 1");
+        let (mut cache, prefix_len, mut z, _, _) = self.init_pass(model, questions, &Capture::none(), multiple);
+        for _ in 1..t_iters {
+            z = self.iterate(model, &mut cache, prefix_len, z, &Capture::none()).1;
+        }
+        cache.truncate(prefix_len);
+        OpenLatents { cache, prefix_len, inputs: z }
+    }
+
+    /// The init pass `[BOS] Q (pad…) <bot> <lat>×M`: returns the cache, the prefix length, `z⁰`,
+    /// the placeholder embeddings and the pass's output (captured at the latent slots if T = 0).
+    fn init_pass(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> (KvCache, usize, Tensor<3>, Tensor<3>, Output) {
         let cfg = &self.config;
         let (m, t_iters) = (cfg.num_latents, cfg.num_iterations);
         assert!(m > 0, "the number of latents must be positive");
@@ -82,8 +131,6 @@ impl LatentReasoner {
         let b = questions.len();
         let q = questions.iter().map(Vec::len).max().unwrap_or(0).next_multiple_of(multiple.max(1));
         let pad = cfg.pad_id;
-
-        // Init pass: [BOS] Q (pad…) <bot> <lat>×M.
         let mut ids = Vec::with_capacity(b);
         let mut valid = Vec::with_capacity(b);
         for question in questions {
@@ -99,24 +146,20 @@ impl LatentReasoner {
         let mut cache = model.new_cache(b);
         let init_capture = if t_iters == 0 { at_columns(capture, b, q + 1, m, &device) } else { Capture::none() };
         let out = model.forward(embeds, Some(&valid), &mut cache, &init_capture);
-        let prefix_len = q + 1;
         // z⁰_j = proj(h_{q+j}): <bot> and the first M−1 placeholders.
-        let mut z = self.project(out.hidden.clone().narrow(1, q, m));
-        let mut inputs = placeholders;
-        let mut captured = out;
-        let all_valid = vec![vec![true; m]; b];
-        for it in 1..=t_iters {
-            cache.truncate(prefix_len);
-            let cap = if it == t_iters { capture.clone() } else { Capture::none() };
-            let out = model.forward(z.clone(), Some(&all_valid), &mut cache, &cap);
-            // zᵗ_0 stays; zᵗ_j = proj(hᵗ_{j−1}).
-            let shifted = self.project(out.hidden.clone().narrow(1, 0, m - 1));
-            let next = Tensor::cat(vec![z.clone().narrow(1, 0, 1), shifted], 1);
-            inputs = z;
-            z = next;
-            captured = out;
-        }
-        Latents { cache, prefix_len, inputs, next: z, captured, forward_passes: 1 + t_iters }
+        let z = self.project(out.hidden.clone().narrow(1, q, m));
+        (cache, q + 1, z, placeholders, out)
+    }
+
+    /// One Jacobi iteration: the cache cut to the prefix, `z` fed in one pass; returns the pass's
+    /// output and `zᵗ` (`zᵗ_0 = zᵗ⁻¹_0`, `zᵗ_j = proj(hᵗ_{j−1})`).
+    fn iterate(&self, model: &Transformer, cache: &mut KvCache, prefix_len: usize, z: Tensor<3>, capture: &Capture) -> (Output, Tensor<3>) {
+        let [b, m, _] = z.dims();
+        cache.truncate(prefix_len);
+        let out = model.forward(z.clone(), Some(&vec![vec![true; m]; b]), cache, capture);
+        let shifted = self.project(out.hidden.clone().narrow(1, 0, m - 1));
+        let next = Tensor::cat(vec![z.narrow(1, 0, 1), shifted], 1);
+        (out, next)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use jacobi::{LatentReasoner, Latents};
+pub use jacobi::{LatentReasoner, Latents, OpenLatents};
 pub use projection::Projection;
 
 use crate::error::{Error, Result};

@@ -249,6 +249,57 @@ fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
     }
 }
 
+/// Training feeds Jacobi iteration T and the answer in one pass (`zᵀ⁻¹` then `<eot> P A EOS`);
+/// the reference route runs them as two passes, as inference does. Every loss term, the
+/// gradient norm and the model after two steps agree, for every method, with post- and pre-RoPE
+/// KV targets.
+#[test]
+fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("merged-pass");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let ids = fixture_tokenizer_ids();
+    for (method, pre_rope) in Method::ALL.into_iter().map(|m| (m, false)).chain([(Method::Kava, true)]) {
+        let run = |separate: bool| {
+            let mut c = tiny_config(method, &dir, &train);
+            c.lora.dropout = 0.0; // the two routes differ only in how the passes are cut
+            c.latent.separate_answer_pass = separate;
+            c.loss.kv_pre_rope = pre_rope;
+            c.optim.warmup_frac = 0.0;
+            c.validate("test").unwrap();
+            let mut s = Session::new(c, cpu(), examples.clone()).unwrap();
+            let first = s.train_step().unwrap();
+            s.train_step().unwrap();
+            let m = s.inference_model();
+            let t = &m.transformer;
+            let out = t.forward(t.embed(ids_tensor(&[ids.clone()], &cpu())), None, &mut t.new_cache(1), &Capture::none());
+            (first, host(t.logits(out.hidden)))
+        };
+        let ((one, logits_one), (two, logits_two)) = (run(false), run(true));
+        let label = format!("{}{} one pass vs two", method.name(), if pre_rope { " (pre-RoPE keys)" } else { "" });
+        assert_terms_close(
+            &label,
+            &[
+                ("ce_student", one.ce_student, two.ce_student),
+                ("ce_teacher", one.ce_teacher, two.ce_teacher),
+                ("codi", one.codi, two.codi),
+                ("kv", one.kv, two.kv),
+                ("grad_norm", one.grad_norm, two.grad_norm),
+            ],
+            1e-4,
+            1e-3,
+        );
+        assert_close(&format!("{label}: logits after two steps"), &logits_one, &logits_two, 1e-3);
+    }
+}
+
+/// Token ids of a fixed question for the tiny fixture.
+fn fixture_tokenizer_ids() -> Vec<u32> {
+    let m = Model::load(&fixture("tiny-llama"), &cpu()).unwrap();
+    m.tokenizer.encode("Tom has 3 apples and buys 4 more. How many?", true).unwrap()
+}
+
 #[test]
 fn kava_with_pre_rope_keys_distills_the_teacher_keys_before_rope_at_the_evicted_slots() {
     use kava_train::data::{teacher_seq, Batch};
