@@ -273,7 +273,7 @@ fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
             s.train_step().unwrap();
             let m = s.inference_model();
             let t = &m.transformer;
-            let out = t.forward(t.embed(ids_tensor(&[ids.clone()], &cpu())), None, &mut t.new_cache(1), &Capture::none());
+            let out = t.forward(t.embed(ids_tensor(std::slice::from_ref(&ids), &cpu())), None, &mut t.new_cache(1), &Capture::none());
             (first, host(t.logits(out.hidden)))
         };
         let ((one, logits_one), (two, logits_two)) = (run(false), run(true));
@@ -296,7 +296,7 @@ fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
 
 /// Token ids of a fixed question for the tiny fixture.
 fn fixture_tokenizer_ids() -> Vec<u32> {
-    let m = Model::load(&fixture("tiny-llama"), &cpu()).unwrap();
+    let m = Model::load(fixture("tiny-llama"), &cpu()).unwrap();
     m.tokenizer.encode("Tom has 3 apples and buys 4 more. How many?", true).unwrap()
 }
 
