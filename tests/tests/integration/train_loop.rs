@@ -233,18 +233,7 @@ fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
             Session::new(c, cpu(), examples.clone()).unwrap().train_step().unwrap()
         };
         let (tight, padded) = (step(1), step(64));
-        assert_terms_close(
-            &format!("{} padded to 64 vs tight", method.name()),
-            &[
-                ("ce_student", padded.ce_student, tight.ce_student),
-                ("ce_teacher", padded.ce_teacher, tight.ce_teacher),
-                ("codi", padded.codi, tight.codi),
-                ("kv", padded.kv, tight.kv),
-                ("grad_norm", padded.grad_norm, tight.grad_norm),
-            ],
-            1e-4,
-            1e-3,
-        );
+        assert_step_terms_close(&format!("{} padded to 64 vs tight", method.name()), &padded, &tight);
         assert!(padded.loss > 0.0 && padded.loss.is_finite(), "{}: {padded:?}", method.name());
     }
 }
@@ -278,20 +267,25 @@ fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
         };
         let ((one, logits_one), (two, logits_two)) = (run(false), run(true));
         let label = format!("{}{} one pass vs two", method.name(), if pre_rope { " (pre-RoPE keys)" } else { "" });
-        assert_terms_close(
-            &label,
-            &[
-                ("ce_student", one.ce_student, two.ce_student),
-                ("ce_teacher", one.ce_teacher, two.ce_teacher),
-                ("codi", one.codi, two.codi),
-                ("kv", one.kv, two.kv),
-                ("grad_norm", one.grad_norm, two.grad_norm),
-            ],
-            1e-4,
-            1e-3,
-        );
+        assert_step_terms_close(&label, &one, &two);
         assert_close(&format!("{label}: logits after two steps"), &logits_one, &logits_two, 1e-3);
     }
+}
+
+/// Every loss term and the gradient norm of two steps agree (relative 1e-4, floor 1e-3).
+fn assert_step_terms_close(label: &str, got: &kava_train::train::StepMetrics, want: &kava_train::train::StepMetrics) {
+    assert_terms_close(
+        label,
+        &[
+            ("ce_student", got.ce_student, want.ce_student),
+            ("ce_teacher", got.ce_teacher, want.ce_teacher),
+            ("codi", got.codi, want.codi),
+            ("kv", got.kv, want.kv),
+            ("grad_norm", got.grad_norm, want.grad_norm),
+        ],
+        1e-4,
+        1e-3,
+    );
 }
 
 /// Token ids of a fixed question for the tiny fixture.
