@@ -26,6 +26,8 @@
 # leaves out the rows of methods that were not trained. The model and the traces: HIDDEN (256),
 # LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (nl, or aug: the
 # equations) for every training command — keep the packaged model within 20 MB of f16.
+# On one H200, four latent runs (codi, pccot, kava, kava-*) side by side at micro-batch 64 keep
+# ~0.5 s/step; five saturate it (0.87 s/step, 2026-11-29 session 7) — set JOBS accordingly.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -208,7 +210,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,29p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,31p' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done
