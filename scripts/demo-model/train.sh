@@ -26,7 +26,7 @@
 # leaves out the rows of methods that were not trained. The model and the traces: HIDDEN (256),
 # LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (nl, or aug: the
 # equations) for every training command — keep the packaged model within 20 MB of f16.
-# On one H200, four latent runs (codi, pccot, kava, kava-*) side by side at micro-batch 64 keep
+# On one H200, three latent runs (codi, pccot, kava, kava-*) side by side at micro-batch 64 keep
 # ~0.5 s/step; five saturate it (0.87 s/step, 2026-11-29 session 7) — set JOBS accordingly.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
 set -euo pipefail
