@@ -97,11 +97,17 @@ pub struct LatentSection {
     /// instead of one pass over `zᵀ⁻¹` followed by the answer tokens (the same losses and
     /// gradients up to rounding, one pass fewer per step). The reference route, for tests.
     pub separate_answer_pass: bool,
+    /// Training runs the student's init pass as extra rows of the teacher's pass (one batch
+    /// `[2b, W]`, rows independent under their masks: the same losses and gradients up to
+    /// rounding) — one pass fewer per step (kava: 6 411–6 435 → 5 443 launches on wgpu), but the
+    /// student rows are padded to the teacher's width: on lavapipe, compute-bound, the demo step
+    /// took 12 % longer and 24 % more memory. Off until measured on a GPU.
+    pub merge_init_pass: bool,
 }
 
 impl Default for LatentSection {
     fn default() -> Self {
-        Self { num_latents: 24, num_iterations: 3, use_projection: true, projection_scale: ProjectionScale::Unit, separate_answer_pass: false }
+        Self { num_latents: 24, num_iterations: 3, use_projection: true, projection_scale: ProjectionScale::Unit, separate_answer_pass: false, merge_init_pass: false }
     }
 }
 

@@ -6,7 +6,8 @@
 #   profile-*.log.gz   CubeCL's kernel profile (cubecl.toml, level "basic": every kernel's device
 #                      time, summed per kernel name at each sync, i.e. once per step)
 # Cases: CASES="kava:64 kava:256:bf16 cot:64:pad1 …" (method:micro-batch[:option…], options
-# bf16 = optim.dtype "bf16", pad1 = data.pad_multiple 1, i.e. no bucketing); PROFILE="kava:64"
+# bf16 = optim.dtype "bf16", pad1 = data.pad_multiple 1, i.e. no bucketing, sep = the student's
+# last iteration and answer as two passes, mergeinit = latent.merge_init_pass); PROFILE="kava:64"
 # profiles those. Each timed case runs in a fresh directory with its own HOME (no kernel or
 # autotune cache carried over from an earlier case). Binaries: .gpu1/bundle.tar.xz (scripts/gpu/pack.sh),
 # or BUNDLE=path unpacked into BIN; TAG prefixes the case names (e.g. TAG=fusion-).
@@ -30,6 +31,8 @@ one() { # CASE [profile]
     case $o in
       bf16) opts+=(--set 'optim.dtype="bf16"') ;;
       pad1) opts+=(--set data.pad_multiple=1) ;;
+      sep) opts+=(--set latent.separate_answer_pass=true) ;;
+      mergeinit) opts+=(--set latent.merge_init_pass=true) ;;
       *) echo "profile-step: unknown option $o" >&2; return 1 ;;
     esac
   done

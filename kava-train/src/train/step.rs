@@ -6,7 +6,7 @@
 
 use kava::burn::tensor::{Int, Tensor, TensorData};
 use kava::latent::LatentReasoner;
-use kava::model::{ids_tensor, Capture, Output, Transformer};
+use kava::model::{ids_tensor, Capture, KvCache, Output, Transformer};
 use shaders::evict::{self, EvictConfig, EvictedTensors, Order, Pool};
 
 use crate::config::{EvictMethod, Method, TrainConfig};
@@ -187,6 +187,21 @@ fn layer_states(out: &Output, pos: &[usize]) -> Vec<Tensor<2>> {
         .collect()
 }
 
+/// The rows `start .. start + len` of a forward pass's output (and of each capture).
+fn output_rows(out: Output, start: usize, len: usize) -> Output {
+    fn rows<const D: usize>(xs: Vec<Tensor<D>>, start: usize, len: usize) -> Vec<Tensor<D>> {
+        xs.into_iter().map(|x| x.narrow(0, start, len)).collect()
+    }
+    Output {
+        hidden: out.hidden.narrow(0, start, len),
+        hidden_states: rows(out.hidden_states, start, len),
+        keys: rows(out.keys, start, len),
+        values: rows(out.values, start, len),
+        queries: rows(out.queries, start, len),
+        keys_pre_rope: rows(out.keys_pre_rope, start, len),
+    }
+}
+
 /// Sum of real tokens of a padded batch.
 fn real_tokens(p: &Padded) -> usize {
     p.lens.iter().sum()
@@ -228,6 +243,16 @@ pub fn step_loss(
         ce_s = scored_ce(model, out.hidden, &batch.ce_targets());
     }
 
+    // The student's rows (its init pass may run inside the teacher's batch).
+    let rows: Vec<StudentSeq> = if plan.student { examples.iter().map(|e| student_seq(tok, sp.eot, e)).collect() } else { vec![] };
+    let questions: Vec<Vec<u32>> = rows.iter().map(|r| r.question_ids.clone()).collect();
+    let m = reasoner.config.num_latents;
+    let t_iters = reasoner.config.num_iterations;
+    let merge_answer = t_iters >= 1 && !cfg.latent.separate_answer_pass;
+    let merge_init = plan.teacher && plan.student && merge_answer && cfg.latent.merge_init_pass;
+    // (the init pass's cache, the column of `<bot>`, its final hidden states at the M slots)
+    let mut student_init: Option<(KvCache, usize, Tensor<3>)> = None;
+
     // Teacher: `[BOS] Q "\n" C "\n" P A EOS`, with the captures the other terms need.
     let mut teacher_states = vec![];
     let mut evicted = None;
@@ -248,13 +273,37 @@ pub fn step_loss(
             keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,
             positions: None,
         };
-        let mut cache = model.new_cache(examples.len());
-        let out = model.forward(
-            model.embed(ids_tensor(&batch.padded.ids, &device)),
-            Some(&batch.padded.valid),
-            &mut cache,
-            &capture,
-        );
+        let b = examples.len();
+        let out = if merge_init {
+            // The student's init rows `[BOS] Q (pad…) <bot> <lat>×M` as rows b..2b of the same
+            // pass: every row attends only to itself, so this is the two passes in one launch
+            // sequence; both kinds of row are right-padded to the wider of the two.
+            let (init_ids, init_valid, q) = reasoner.init_rows(&questions, cfg.data.pad_multiple);
+            let teacher_w = batch.padded.ids.first().map_or(0, Vec::len);
+            let w = teacher_w.max((q + 1 + m).next_multiple_of(cfg.data.pad_multiple.max(1)));
+            let widen = |ids: &[Vec<u32>], valid: &[Vec<bool>]| -> (Vec<Vec<u32>>, Vec<Vec<bool>>) {
+                let ids = ids.iter().map(|r| r.iter().copied().chain(std::iter::repeat(sp.pad)).take(w).collect()).collect();
+                let valid = valid.iter().map(|r| r.iter().copied().chain(std::iter::repeat(false)).take(w).collect()).collect();
+                (ids, valid)
+            };
+            let (mut ids, mut valid) = widen(&batch.padded.ids, &batch.padded.valid);
+            let (s_ids, s_valid) = widen(&init_ids, &init_valid);
+            ids.extend(s_ids);
+            valid.extend(s_valid);
+            let mut cache = model.new_cache(2 * b);
+            let out = model.forward(model.embed(ids_tensor(&ids, &device)), Some(&valid), &mut cache, &capture);
+            let slots = out.hidden.clone().narrow(0, b, b).narrow(1, q, m);
+            student_init = Some((cache.rows(b, b), q, slots));
+            output_rows(out, 0, b)
+        } else {
+            let mut cache = model.new_cache(b);
+            model.forward(
+                model.embed(ids_tensor(&batch.padded.ids, &device)),
+                Some(&batch.padded.valid),
+                &mut cache,
+                &capture,
+            )
+        };
         ce_t = scored_ce(model, out.hidden.clone(), &batch.ce_targets());
         if plan.codi {
             let pos: Vec<usize> = batch.rows.iter().map(|r| r.distill_pos).collect();
@@ -268,14 +317,9 @@ pub fn step_loss(
     }
 
     // Student: `[BOS] Q <bot>` + M latents by Jacobi, then `<eot> P A EOS` on that cache (the
-    // last iteration and the tail in one pass unless `latent.separate_answer_pass` or T = 0).
+    // last iteration and the tail in one pass unless `latent.separate_answer_pass` or T = 0;
+    // the init pass already ran inside the teacher's with `latent.merge_init_pass`).
     if plan.student {
-        let rows: Vec<StudentSeq> = examples
-            .iter()
-            .map(|e| student_seq(tok, sp.eot, e))
-            .collect();
-        let questions: Vec<Vec<u32>> = rows.iter().map(|r| r.question_ids.clone()).collect();
-        let m = reasoner.config.num_latents;
         tokens += questions.iter().map(|q| q.len() + 1 + m).sum::<usize>();
         let tails = crate::data::pad_right_to(
             &rows
@@ -288,13 +332,15 @@ pub fn step_loss(
         tokens += real_tokens(&tails);
         let pairs: Vec<Vec<(usize, u32)>> = rows.iter().map(StudentSeq::ce_targets).collect();
         let distill: Vec<usize> = rows.iter().map(|r| r.distill_pos_in_tail).collect();
-        let t_iters = reasoner.config.num_iterations;
         // (the student's K/V at the M latent slots, its layer states at the distillation token)
-        let (latent_kv, student_states) = if t_iters >= 1 && !cfg.latent.separate_answer_pass {
+        let (latent_kv, student_states) = if merge_answer {
             // Iteration T and the answer in one pass: `zᵀ⁻¹` then `<eot> P A EOS` (see
             // `LatentReasoner::reason_padded_open`). The captures keep the M latent columns and
             // the distillation token.
-            let open = reasoner.reason_padded_open(model, &questions, cfg.data.pad_multiple);
+            let open = match student_init.take() {
+                Some((cache, q, slots)) => reasoner.open_after_init(model, cache, q, slots),
+                None => reasoner.reason_padded_open(model, &questions, cfg.data.pad_multiple),
+            };
             let b = rows.len();
             let mut cols: Vec<i64> = Vec::new();
             for &d in &distill {

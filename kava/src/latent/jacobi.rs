@@ -86,7 +86,10 @@ impl LatentReasoner {
     /// training on batches of varying length.
     pub fn reason_padded(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> Latents {
         let t_iters = self.config.num_iterations;
-        let (mut cache, prefix_len, mut z, placeholders, out) = self.init_pass(model, questions, capture, multiple);
+        let (mut cache, q, placeholders, out) = self.init_pass(model, questions, capture, multiple);
+        let prefix_len = q + 1;
+        // z⁰_j = proj(h_{q+j}): <bot> and the first M−1 placeholders.
+        let mut z = self.project(out.hidden.clone().narrow(1, q, self.config.num_latents));
         let mut inputs = placeholders;
         let mut captured = out;
         for it in 1..=t_iters {
@@ -110,45 +113,65 @@ impl LatentReasoner {
     /// # Panics
     /// If T = 0 (there is no iteration to merge), a question is empty or `M` is zero.
     pub fn reason_padded_open(&self, model: &Transformer, questions: &[Vec<u32>], multiple: usize) -> OpenLatents {
-        let t_iters = self.config.num_iterations;
-        assert!(t_iters >= 1, "reason_padded_open needs T ≥ 1");
-        let (mut cache, prefix_len, mut z, _, _) = self.init_pass(model, questions, &Capture::none(), multiple);
-        for _ in 1..t_iters {
-            z = self.iterate(model, &mut cache, prefix_len, z, &Capture::none()).1;
-        }
-        cache.truncate(prefix_len);
-        OpenLatents { cache, prefix_len, inputs: z }
+        let (cache, q, _, out) = self.init_pass(model, questions, &Capture::none(), multiple);
+        self.open_after_init(model, cache, q, out.hidden.narrow(1, q, self.config.num_latents))
     }
 
-    /// The init pass `[BOS] Q (pad…) <bot> <lat>×M`: returns the cache, the prefix length, `z⁰`,
-    /// the placeholder embeddings and the pass's output (captured at the latent slots if T = 0).
-    fn init_pass(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> (KvCache, usize, Tensor<3>, Tensor<3>, Output) {
-        let cfg = &self.config;
-        let (m, t_iters) = (cfg.num_latents, cfg.num_iterations);
-        assert!(m > 0, "the number of latents must be positive");
-        assert!(questions.iter().all(|q| !q.is_empty()), "empty question");
+    /// The init pass `[BOS] Q (pad…) <bot> <lat>×M`: returns the cache, `q` (the column of
+    /// `<bot>`), the placeholder embeddings and the pass's output (captured at the latent slots
+    /// if T = 0).
+    fn init_pass(&self, model: &Transformer, questions: &[Vec<u32>], capture: &Capture, multiple: usize) -> (KvCache, usize, Tensor<3>, Output) {
+        let (m, t_iters) = (self.config.num_latents, self.config.num_iterations);
         let device = model.device();
         let b = questions.len();
-        let q = questions.iter().map(Vec::len).max().unwrap_or(0).next_multiple_of(multiple.max(1));
-        let pad = cfg.pad_id;
-        let mut ids = Vec::with_capacity(b);
-        let mut valid = Vec::with_capacity(b);
-        for question in questions {
-            let mut row = question.clone();
-            row.resize(q, pad);
-            row.push(cfg.bot_id);
-            row.extend(std::iter::repeat_n(cfg.lat_id, m));
-            ids.push(row);
-            valid.push((0..q + 1 + m).map(|i| i < question.len() || i >= q).collect::<Vec<bool>>());
-        }
+        let (ids, valid, q) = self.init_rows(questions, multiple);
         let embeds = model.embed(ids_tensor(&ids, &device));
         let placeholders = embeds.clone().narrow(1, q + 1, m);
         let mut cache = model.new_cache(b);
         let init_capture = if t_iters == 0 { at_columns(capture, b, q + 1, m, &device) } else { Capture::none() };
         let out = model.forward(embeds, Some(&valid), &mut cache, &init_capture);
-        // z⁰_j = proj(h_{q+j}): <bot> and the first M−1 placeholders.
-        let z = self.project(out.hidden.clone().narrow(1, q, m));
-        (cache, q + 1, z, placeholders, out)
+        (cache, q, placeholders, out)
+    }
+
+    /// The rows of the init pass, `[BOS] Q (pad…) <bot> <lat>×M` with the question columns
+    /// padded to `q`, a multiple of `multiple`: ids, validity, and `q` (the column of `<bot>`).
+    ///
+    /// # Panics
+    /// If a question is empty or `M` is zero.
+    pub fn init_rows(&self, questions: &[Vec<u32>], multiple: usize) -> (Vec<Vec<u32>>, Vec<Vec<bool>>, usize) {
+        let cfg = &self.config;
+        let m = cfg.num_latents;
+        assert!(m > 0, "the number of latents must be positive");
+        assert!(questions.iter().all(|q| !q.is_empty()), "empty question");
+        let q = questions.iter().map(Vec::len).max().unwrap_or(0).next_multiple_of(multiple.max(1));
+        let mut ids = Vec::with_capacity(questions.len());
+        let mut valid = Vec::with_capacity(questions.len());
+        for question in questions {
+            let mut row = question.clone();
+            row.resize(q, cfg.pad_id);
+            row.push(cfg.bot_id);
+            row.extend(std::iter::repeat_n(cfg.lat_id, m));
+            ids.push(row);
+            valid.push((0..q + 1 + m).map(|i| i < question.len() || i >= q).collect::<Vec<bool>>());
+        }
+        (ids, valid, q)
+    }
+
+    /// [`reason_padded_open`](Self::reason_padded_open) from an init pass the caller ran on the
+    /// rows of [`init_rows`](Self::init_rows) (possibly inside a larger batch, further columns
+    /// padding): `cache` holds that pass (its prefix is kept), `slots` is `[b, M, c]`, its
+    /// final hidden states at columns `q .. q+M`.
+    pub fn open_after_init(&self, model: &Transformer, mut cache: KvCache, q: usize, slots: Tensor<3>) -> OpenLatents {
+        let t_iters = self.config.num_iterations;
+        assert!(t_iters >= 1, "open_after_init needs T ≥ 1");
+        let prefix_len = q + 1;
+        cache.truncate(prefix_len);
+        let mut z = self.project(slots);
+        for _ in 1..t_iters {
+            z = self.iterate(model, &mut cache, prefix_len, z, &Capture::none()).1;
+        }
+        cache.truncate(prefix_len);
+        OpenLatents { cache, prefix_len, inputs: z }
     }
 
     /// One Jacobi iteration: the cache cut to the prefix, `z` fed in one pass; returns the pass's

@@ -93,6 +93,18 @@ impl KvCache {
 }
 
 impl KvCache {
+    /// The cache of rows `start .. start + len` only.
+    ///
+    /// # Panics
+    /// If the rows are out of range.
+    pub fn rows(&self, start: usize, len: usize) -> KvCache {
+        assert!(start + len <= self.batch(), "rows {start}..{} of a batch of {}", start + len, self.batch());
+        KvCache {
+            layers: self.layers.iter().map(|l| l.as_ref().map(|(k, v)| (k.clone().narrow(0, start, len), v.clone().narrow(0, start, len)))).collect(),
+            valid: self.valid[start..start + len].to_vec(),
+        }
+    }
+
     /// Real tokens cached for row `i`.
     pub fn row_tokens(&self, i: usize) -> usize {
         self.valid.get(i).map_or(0, |r| r.iter().filter(|v| **v).count())

@@ -238,22 +238,25 @@ fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
     }
 }
 
-/// Training feeds Jacobi iteration T and the answer in one pass (`zᵀ⁻¹` then `<eot> P A EOS`);
-/// the reference route runs them as two passes, as inference does. Every loss term, the
-/// gradient norm and the model after two steps agree, for every method, with post- and pre-RoPE
-/// KV targets.
+/// Training cuts the step into fewer passes than the method describes: Jacobi iteration T and
+/// the answer in one pass (`zᵀ⁻¹` then `<eot> P A EOS`; the default), and with
+/// `latent.merge_init_pass` the student's init pass as extra rows of the teacher's pass. The
+/// reference route runs every pass on its own, as inference does.
+/// Every loss term, the gradient norm and the model after two steps agree, for every method,
+/// with post- and pre-RoPE KV targets, with either merge alone and with both.
 #[test]
-fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
+fn merged_passes_train_like_separate_ones() {
     let _rng = kava_tests::rng_lock();
     let dir = tmp("merged-pass");
     let (train, _) = synth_data(&dir, 16, 4);
     let examples = kava_train::data::read_aug_text(&train).unwrap().0;
     let ids = fixture_tokenizer_ids();
     for (method, pre_rope) in Method::ALL.into_iter().map(|m| (m, false)).chain([(Method::Kava, true)]) {
-        let run = |separate: bool| {
+        let run = |separate_answer: bool, merge_init: bool| {
             let mut c = tiny_config(method, &dir, &train);
-            c.lora.dropout = 0.0; // the two routes differ only in how the passes are cut
-            c.latent.separate_answer_pass = separate;
+            c.lora.dropout = 0.0; // the routes differ only in how the passes are cut
+            c.latent.separate_answer_pass = separate_answer;
+            c.latent.merge_init_pass = merge_init;
             c.loss.kv_pre_rope = pre_rope;
             c.optim.warmup_frac = 0.0;
             c.validate("test").unwrap();
@@ -265,10 +268,13 @@ fn one_pass_for_the_last_iteration_and_the_answer_trains_like_two() {
             let out = t.forward(t.embed(ids_tensor(std::slice::from_ref(&ids), &cpu())), None, &mut t.new_cache(1), &Capture::none());
             (first, host(t.logits(out.hidden)))
         };
-        let ((one, logits_one), (two, logits_two)) = (run(false), run(true));
-        let label = format!("{}{} one pass vs two", method.name(), if pre_rope { " (pre-RoPE keys)" } else { "" });
-        assert_step_terms_close(&label, &one, &two);
-        assert_close(&format!("{label}: logits after two steps"), &logits_one, &logits_two, 1e-3);
+        let (reference, reference_logits) = run(true, false);
+        for (route, (answer, init)) in [("answer merged", (false, false)), ("both merged", (false, true))] {
+            let (got, logits) = run(answer, init);
+            let label = format!("{}{}: {route} vs separate passes", method.name(), if pre_rope { " (pre-RoPE keys)" } else { "" });
+            assert_step_terms_close(&label, &got, &reference);
+            assert_close(&format!("{label}: logits after two steps"), &logits, &reference_logits, 1e-3);
+        }
     }
 }
 
