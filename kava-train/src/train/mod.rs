@@ -225,10 +225,7 @@ impl Session {
         // The latent tokens were appended to the tokenizer: every row from the first of them on
         // is new (rows past the tokenizer's vocabulary, if the checkpoint had spare ones, are
         // never used, so training them is harmless).
-        let new_rows_from = [c.bot_id, c.eot_id, c.lat_id, c.pad_id]
-            .into_iter()
-            .min()
-            .unwrap_or(0) as usize;
+        let new_rows_from = c.special_ids().first().copied().unwrap_or(0) as usize;
         let sp = SpecialIds {
             bot: c.bot_id,
             eot: c.eot_id,
@@ -473,7 +470,7 @@ pub fn evaluate(
 /// latent special tokens): the scale `latent.projection_scale = "embedding"` gives the latents.
 fn embedding_rms(model: &Model, path: &std::path::Path) -> Result<f32, TrainError> {
     let c = &model.latent.as_ref().expect("latents attached").config;
-    let own = [c.bot_id, c.eot_id, c.lat_id, c.pad_id].into_iter().min().unwrap_or(0) as usize;
+    let own = c.special_ids().first().copied().unwrap_or(0) as usize;
     let e = model.transformer.embed_tokens.val();
     let [rows, d] = e.dims();
     let e = e.slice([0..own.clamp(1, rows), 0..d]);

@@ -165,8 +165,8 @@ impl LatentReasoner {
         let t_iters = self.config.num_iterations;
         assert!(t_iters >= 1, "open_after_init needs T ≥ 1");
         let prefix_len = q + 1;
-        cache.truncate(prefix_len);
         let mut z = self.project(slots);
+        // Each iteration cuts the cache back to the prefix itself; so does the end.
         for _ in 1..t_iters {
             z = self.iterate(model, &mut cache, prefix_len, z, &Capture::none()).1;
         }

@@ -62,6 +62,11 @@ impl KvCache {
     /// If `n` exceeds the cached length.
     pub fn truncate(&mut self, n: usize) {
         assert!(n <= self.len(), "truncate({n}) on a cache of length {}", self.len());
+        // Already that long: no narrowing (in training each one is a graph node whose backward
+        // zero-fills and slice-assigns a gradient).
+        if n == self.len() {
+            return;
+        }
         for row in &mut self.valid {
             row.truncate(n);
         }
