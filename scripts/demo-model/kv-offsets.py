@@ -104,6 +104,8 @@ for name, (s, t) in parts.items():
     terms[name] = smooth_l1((s - t) / sigma).mean(1)
 print(f"{m.kv['num_latents']} latents, T = {m.T}; {n} problems, {trace} traces; {len(rows)} kept entries (slot, layer, KV head)")
 print(f"entry-to-slot offset: mean {offsets.mean():.1f}, median {np.median(offsets):.0f}, max {offsets.max()}")
+print(f"L_KV (½ of the key term after RoPE + the value term): "
+      f"{0.5 * (terms['K after RoPE'].mean() + terms['V'].mean()):.3f}")
 print("| offset | share of slots | " + " | ".join(parts) + " |")
 print("|---|---|" + "---|" * len(parts))
 for lo, hi in ((0, 0), (1, 4), (5, 12), (13, 999), (0, 999)):

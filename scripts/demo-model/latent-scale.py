@@ -2,7 +2,7 @@
 """How large are the latents next to the tokens, and how much do the layers change each?
 
 For a kava model directory (through the NumPy re-implementation in npkava.py): the norm of the
-token embeddings and of the continuous thoughts z, and per layer the mean norm of the residual
+token embeddings, of the continuous thoughts z and the projection's LayerNorm gain, and per layer the mean norm of the residual
 stream and of each sublayer's update at the question positions (init pass) and at the latent
 positions (last Jacobi iteration); then its latent-mode accuracy on the first N problems, as a
 check that this forward is the model's.
@@ -29,7 +29,9 @@ for i, pb in enumerate(problems):
     b, cache, z_norm = m.latent_pass(pb["question"], t0, tt)
     if i == 0:
         ids = m.bos + m.encode(pb["question"])
-        print(f"token embedding norm {np.linalg.norm(m.E[ids], axis=1).mean():.2f} | latent z norm {z_norm:.2f}")
+        gain = m.P["projection.norm.weight"] if "projection.norm.weight" in m.P else np.ones(1)
+        print(f"token embedding norm {np.linalg.norm(m.E[ids], axis=1).mean():.2f} | latent z norm {z_norm:.2f} | "
+              f"projection LayerNorm gain: mean {gain.mean():.3f}, range {gain.min():.3f}..{gain.max():.3f}")
         print("| sublayer | question: residual | question: update | update/residual | latents (iteration T): residual | update | update/residual |")
         print("|---|---|---|---|---|---|---|")
         for (name, xq, oq), (_, xl, ol) in zip(t0, tt):
