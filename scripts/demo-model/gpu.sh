@@ -8,39 +8,48 @@
 #                            start, or at DEADLINE (epoch seconds) if that is set
 #   gpu.sh start PHASE...    the same in a new process session that outlives the call (it runs
 #                            until it ends or the machine goes back; set DEADLINE), writing to
-#                            /root/demo-out
+#                            /root/$TAG-out
 #   gpu.sh wait [S]          waits up to S seconds (default 540) for that job
 #   gpu.sh collect           copies what `start` wrote (its log, the archives) to $OUT
+# TAG (default demo) names one pipeline: its work directory /root/$TAG-work, its background output
+# /root/$TAG-out and its script copy, so that two can run side by side on a machine of two GPUs,
+# each given one by CUDA_VISIBLE_DEVICES (e.g. `TAG=aug TRACE=aug CUDA_VISIBLE_DEVICES=1 gpu.sh
+# start …`); `collect` then brings each back under $OUT/$TAG/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BG_OUT=/root/demo-out
+TAG=${TAG:-demo}
+BG_OUT=/root/$TAG-out
 case ${1:-} in
   start)
     shift
     rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
     # The background job runs from a copy of the scripts (the next call re-sends the working tree);
     # the CUDA binaries must already be in /root/kt/bin (a foreground phase or scripts/gpu/train.sh stash).
-    snap=/root/demo-snap
-    rm -rf "$snap" && mkdir -p "$snap" && cp -r scripts "$snap/"
+    # Each tag runs from its own copy: `package` writes kava/models/demo under it.
+    snap=/root/$TAG-snap
+    rm -rf "$snap" && mkdir -p "$snap/kava/models" && cp -r scripts "$snap/" && cp -r kava/models/demo "$snap/kava/models/"
     OUT=$BG_OUT setsid nohup "$snap/scripts/demo-model/gpu.sh" "$@" > "$BG_OUT/gpu.log" 2>&1 < /dev/null &
-    echo $! > /root/demo-pid
+    echo $! > "/root/$TAG-pid"
     echo "gpu.sh: started $* in the background (pid $!), log $BG_OUT/gpu.log"
     exit 0 ;;
   wait)
     end=$(( $(date +%s) + ${2:-540} ))
-    while kill -0 "$(cat /root/demo-pid)" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
-    kill -0 "$(cat /root/demo-pid)" 2>/dev/null && echo "gpu.sh: still running" || echo "gpu.sh: done"
+    while kill -0 "$(cat "/root/$TAG-pid")" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
+    kill -0 "$(cat "/root/$TAG-pid")" 2>/dev/null && echo "gpu.sh: $TAG still running" || echo "gpu.sh: $TAG done"
     tail -5 "$BG_OUT/gpu.log"
     exit 0 ;;
   collect)
-    mkdir -p "${OUT:?}" && cp -r "$BG_OUT"/. "$OUT"/ && ls -l "$OUT"
+    dest=${OUT:?}
+    [ "$TAG" = demo ] || dest=$OUT/$TAG
+    mkdir -p "$dest" && cp -r "$BG_OUT"/. "$dest"/ && ls -l "$dest"
     exit 0 ;;
 esac
 OUT=${OUT:-/tmp/kava-out}
 mkdir -p /root/kt/bin "$OUT"
 [ -x /root/kt/bin/kava-train ] || xz -dc .gpu1/bundle.tar.xz | tar -C /root/kt/bin -xf - || exit 1
-export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/demo-work BACKEND=cuda
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/$TAG-work BACKEND=cuda
+nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
+echo "gpu.sh: $TAG on CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-all}"
 start=$(date +%s)
 # Training stops CALL_S seconds after the start (default 540), so the call ends inside the device
 # tool's 600 s limit with its logs; the next call resumes from the checkpoints.

@@ -15,7 +15,7 @@
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
 #   package  PACKAGE_RUN's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
-#   iterations  the packaged model in latent mode with T = 0, 1, 3, 6 Jacobi iterations and in
+#   iterations  the packaged model in latent mode with T = 0, 1, 2, 3, 6 Jacobi iterations and in
 #            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
@@ -189,10 +189,10 @@ phase_eval() {
 }
 
 # Does the answer depend on the latent reasoning? The packaged model on the held-out problems with
-# T = 0, 1, 3 (trained), 6 Jacobi iterations (`kava eval --iterations`), on BACKEND.
+# T = 0, 1, 2, 3 (trained), 6 Jacobi iterations (`kava eval --iterations`), on BACKEND.
 phase_iterations() {
   local t
-  for t in 0 1 3 6; do
+  for t in 0 1 2 3 6; do
     "$KAVA" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode latent --iterations "$t" \
       --limit "$EVAL_N" --batch-size 32 "${BACKEND_ARG[@]}" 2>&1 | grep '^kava eval'
   done
