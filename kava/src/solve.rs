@@ -6,11 +6,15 @@
 //! * CoT:    `[BOS] Q "\n"`, up to 256 tokens (trace, `P`, answer);
 //! * No-CoT: `[BOS] Q "\n" P`, up to 16 answer tokens.
 //!
-//! **Forward passes** count the model calls actually made. Latent: `1 + T + n_answer` (the
-//! `<eot> P` pass emits the first answer token). CoT: `n_generated` — the prompt pass emits the
-//! first token, by the same convention; method.md §2 writes `1 + n_cot + n_answer`, which counts
-//! that prompt pass once more than it runs. Batched solving counts, per question, the passes it
-//! took part in.
+//! **Forward passes** count the model calls actually made. Latent: `T + n_answer` for T ≥ 1 —
+//! the placeholder pass, iterations 1..T−1, then **one** pass that is Jacobi iteration T *and*
+//! `<eot> P` (it emits the first answer token). Attention is causal, so the latent slots of that
+//! pass never see `<eot> P` and `<eot> P` reads their K/V exactly as from the cache of a separate
+//! iteration-T pass: the same answer with one pass fewer than method.md §2's `1 + T + n_answer`,
+//! which [`SolveOptions::separate_answer_pass`] restores (and which T = 0 always takes). CoT:
+//! `n_generated` — the prompt pass emits the first token, by the same convention; method.md §2
+//! writes `1 + n_cot + n_answer`, which counts that prompt pass once more than it runs. Batched
+//! solving counts, per question, the passes it took part in.
 
 use std::str::FromStr;
 
@@ -21,7 +25,7 @@ use crate::answer::parse_answer;
 use crate::api::Model;
 use crate::error::{Error, Result};
 use crate::generate::{decode_greedy, last_logits, prefill, read_ids, GenerateOptions, Generation};
-use crate::latent::Latents;
+use crate::latent::{Latents, OpenLatents};
 use crate::model::{ids_tensor, Capture};
 
 /// How a question is answered.
@@ -106,11 +110,15 @@ pub struct SolveOptions {
     pub max_cot_tokens: usize,
     /// Nearest tokens to show per latent slot (0 = off).
     pub show_latents: usize,
+    /// Latent mode: run Jacobi iteration T and `<eot> P` as two passes (method.md §2's count,
+    /// `1 + T + n_answer`) instead of one. The answer is the same either way (see the module
+    /// docs); this is the reference route, for comparing with the paper's pass counts.
+    pub separate_answer_pass: bool,
 }
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        Self { max_answer_tokens: 16, max_cot_tokens: 256, show_latents: 0 }
+        Self { max_answer_tokens: 16, max_cot_tokens: 256, show_latents: 0, separate_answer_pass: false }
     }
 }
 
@@ -180,22 +188,38 @@ impl Model {
                     what: "mode latent".into(),
                     problem: "this model has no latent tokens (no kava.json); train or attach them first".into(),
                 })?;
-                let Latents { cache, inputs, forward_passes, .. } = reasoner.reason(m, &q_ids, &Capture::none());
+                let t_iters = reasoner.config.num_iterations;
+                let merged = t_iters >= 1 && !opts.separate_answer_pass;
+                // Merged: the cache holds the prefix only and `inputs` (`zᵀ⁻¹`) go into the
+                // answer pass; separate: the cache already holds iteration T's pass over them.
+                let (mut cache, inputs, passes) = if merged {
+                    let OpenLatents { cache, inputs, .. } = reasoner.reason_padded_open(m, &q_ids, 1);
+                    (cache, inputs, t_iters)
+                } else {
+                    let Latents { cache, inputs, forward_passes, .. } = reasoner.reason(m, &q_ids, &Capture::none());
+                    (cache, inputs, forward_passes)
+                };
                 // The placeholder pass and the iterations are not separable in time without a
                 // sync each; the whole latent phase (up to `<eot> P`) is reported as latent time.
-                let mut cache = cache;
                 for (s, q) in stats.iter_mut().zip(&q_ids) {
                     s.prompt_tokens = q.len() + 1;
-                }
-                if opts.show_latents > 0 {
-                    latent_tokens = self.nearest_tokens(inputs, opts.show_latents).await?;
                 }
                 let mut tail = vec![reasoner.config.eot_id];
                 tail.extend(&p_ids);
                 let rows = vec![tail.clone(); b];
-                let out = m.forward(m.embed(ids_tensor(&rows, &device)), None, &mut cache, &Capture::none());
-                let logits = last_logits(m, out.hidden, &vec![tail.len(); b]);
-                (cache, logits, forward_passes + 1)
+                let tail_embeds = m.embed(ids_tensor(&rows, &device));
+                let (embeds, width) = if merged {
+                    let slots = inputs.dims()[1];
+                    (Tensor::cat(vec![inputs.clone(), tail_embeds], 1), slots + tail.len())
+                } else {
+                    (tail_embeds, tail.len())
+                };
+                if opts.show_latents > 0 {
+                    latent_tokens = self.nearest_tokens(inputs, opts.show_latents).await?;
+                }
+                let out = m.forward(embeds, None, &mut cache, &Capture::none());
+                let logits = last_logits(m, out.hidden, &vec![width; b]);
+                (cache, logits, passes + 1)
             }
             Mode::Cot | Mode::NoCot => {
                 let prompts: Vec<Vec<u32>> = q_ids

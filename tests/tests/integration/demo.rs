@@ -15,7 +15,7 @@ fn demo_dir() -> PathBuf {
 }
 
 fn opts() -> SolveOptions {
-    SolveOptions { max_answer_tokens: 16, max_cot_tokens: 64, show_latents: 0 }
+    SolveOptions { max_answer_tokens: 16, max_cot_tokens: 64, show_latents: 0, separate_answer_pass: false }
 }
 
 #[test]
@@ -39,9 +39,10 @@ fn demo_solves_each_problem_both_ways_and_totals_are_the_sums_of_the_rows() {
         }
         assert_eq!(row.latent_correct(), Some(row.latent.answer.is_some_and(|a| answers_match(a, gold))));
         assert_eq!(row.cot_correct(), Some(row.cot.answer.is_some_and(|a| answers_match(a, gold))));
-        // Latent: the placeholder pass, T iterations, then one pass per answer token (the
-        // `<eot> P` pass emits the first); CoT: one per generated token.
-        assert_eq!(row.latent.stats.forward_passes, 1 + t + row.latent.stats.generated_tokens);
+        // Latent: the placeholder pass, T − 1 iterations, iteration T with `<eot> P` (it emits
+        // the first answer token), then one pass per further answer token; CoT: one per
+        // generated token.
+        assert_eq!(row.latent.stats.forward_passes, t + row.latent.stats.generated_tokens);
         assert_eq!(row.cot.stats.forward_passes, row.cot.stats.generated_tokens);
         assert!(
             row.cot.stats.forward_passes > row.latent.stats.forward_passes,

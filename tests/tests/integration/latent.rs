@@ -201,10 +201,14 @@ fn forward_passes_follow_the_method_counts() {
     let t = 3;
     let mut model = model(&device, t);
     model.stop_tokens.clear(); // decode exactly the limits
-    let opts = SolveOptions { max_answer_tokens: 5, max_cot_tokens: 7, show_latents: 0 };
+    let opts = SolveOptions { max_answer_tokens: 5, max_cot_tokens: 7, show_latents: 0, separate_answer_pass: false };
     let lat = model.solve(QUESTION, Mode::Latent, &opts).unwrap();
     assert_eq!(lat.stats.generated_tokens, 5);
-    assert_eq!(lat.stats.forward_passes, 1 + t + 5);
+    // Iteration T and `<eot> P` share a pass; the reference route counts method.md's 1 + T + n.
+    assert_eq!(lat.stats.forward_passes, t + 5);
+    let sep = model.solve(QUESTION, Mode::Latent, &SolveOptions { separate_answer_pass: true, ..opts }).unwrap();
+    assert_eq!(sep.stats.forward_passes, 1 + t + 5);
+    assert_eq!(sep.stats.kv_entries, lat.stats.kv_entries);
     let cot = model.solve(QUESTION, Mode::Cot, &opts).unwrap();
     assert_eq!(cot.stats.generated_tokens, 7);
     assert_eq!(cot.stats.forward_passes, 7, "the prompt pass emits the first CoT token");
@@ -223,12 +227,34 @@ fn forward_passes_follow_the_method_counts() {
     assert_eq!(lat.stats.kv_bytes, lat.stats.kv_entries * 2 * c.head_dim * 4);
 }
 
+/// Inference runs Jacobi iteration T and `<eot> P` as one pass: the same answers as the two
+/// passes method.md describes, batched with questions of different lengths, for T = 1 (no
+/// iteration between the placeholder pass and the merged one) and T = 3; T = 0 has no iteration
+/// to merge and keeps its count.
+#[test]
+fn the_merged_answer_pass_answers_like_separate_passes() {
+    let device = Backend::Cpu.device().unwrap();
+    for t in [0, 1, 3] {
+        let mut model = model(&device, t);
+        model.stop_tokens.clear(); // decode exactly the limit
+        let opts = SolveOptions { max_answer_tokens: 8, max_cot_tokens: 8, show_latents: 2, separate_answer_pass: false };
+        let merged = model.solve_batch(&[QUESTION, SHORT], Mode::Latent, &opts, &mut |_, _| {}).unwrap();
+        let sep = SolveOptions { separate_answer_pass: true, ..opts };
+        let separate = model.solve_batch(&[QUESTION, SHORT], Mode::Latent, &sep, &mut |_, _| {}).unwrap();
+        for (a, b) in merged.iter().zip(&separate) {
+            assert_eq!((&a.text, &a.latent_tokens), (&b.text, &b.latent_tokens), "T = {t}");
+            assert_eq!(a.stats.forward_passes + usize::from(t > 0), b.stats.forward_passes, "T = {t}");
+            assert_eq!(a.stats.kv_entries, b.stats.kv_entries, "T = {t}");
+        }
+    }
+}
+
 #[test]
 fn latent_tokens_are_never_generated_and_latents_can_be_inspected() {
     let device = Backend::Cpu.device().unwrap();
     let model = model(&device, 3);
     let specials = model.latent.as_ref().unwrap().config.special_ids();
-    let opts = SolveOptions { max_answer_tokens: 8, max_cot_tokens: 16, show_latents: 3 };
+    let opts = SolveOptions { max_answer_tokens: 8, max_cot_tokens: 16, show_latents: 3, separate_answer_pass: false };
     let mut seen = vec![];
     let sol = model.solve_batch(&[QUESTION], Mode::Latent, &opts, &mut |_, id| seen.push(id)).unwrap().remove(0);
     assert!(seen.iter().all(|id| !specials.contains(id)), "{seen:?}");
@@ -276,6 +302,7 @@ fn model_from_bytes_solves_exactly_like_model_load() {
         max_answer_tokens: 8,
         max_cot_tokens: 24,
         show_latents: 2,
+        separate_answer_pass: false,
     };
     // A KaVa directory (kava.json + kava.safetensors) and a plain HF fixture.
     for dir in [latent_dir().clone(), fixture("tiny-qwen2")] {

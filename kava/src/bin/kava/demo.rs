@@ -68,7 +68,12 @@ pub fn demo(args: DemoArgs<'_>) -> kava::Result<()> {
             problems
         }
     };
-    let opts = SolveOptions { max_answer_tokens: latent.config.max_answer_tokens, max_cot_tokens: args.max_cot_tokens, show_latents: args.show_latents };
+    let opts = SolveOptions {
+        max_answer_tokens: latent.config.max_answer_tokens,
+        max_cot_tokens: args.max_cot_tokens,
+        show_latents: args.show_latents,
+        separate_answer_pass: false,
+    };
 
     println!("kava demo: latent reasoning vs chain of thought, the same model, greedy decoding");
     println!("model    {source} ({})", demo::describe(&model));

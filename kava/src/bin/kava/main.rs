@@ -49,6 +49,10 @@ struct LatentArgs {
     /// Tokens of a CoT answer.
     #[arg(long, default_value_t = 256)]
     max_cot_tokens: usize,
+    /// Latent mode: Jacobi iteration T and `<eot> P` as two forward passes (the paper's count,
+    /// 1 + T + n_answer) instead of one (the same answer, one pass fewer).
+    #[arg(long)]
+    separate_answer_pass: bool,
 }
 
 #[derive(Subcommand)]
@@ -198,7 +202,12 @@ fn prepare_latents(model: &mut Model, args: &LatentArgs, modes: &[Mode]) -> kava
 }
 
 fn solve_options(args: &LatentArgs, show_latents: usize) -> SolveOptions {
-    SolveOptions { max_answer_tokens: args.max_answer_tokens, max_cot_tokens: args.max_cot_tokens, show_latents }
+    SolveOptions {
+        max_answer_tokens: args.max_answer_tokens,
+        max_cot_tokens: args.max_cot_tokens,
+        show_latents,
+        separate_answer_pass: args.separate_answer_pass,
+    }
 }
 
 fn open(args: &ModelArgs) -> kava::Result<(Model, Backend, Device)> {
