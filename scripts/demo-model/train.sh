@@ -51,10 +51,13 @@ read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-emb"
 # A recipe variant: NAME -> the method and the overrides it trains with.
 variant_args() {
   case $1 in
-    kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1: CE_student outweighs the distillation
+    kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁ = 10 (demo.toml has 1)
+    kava-a03) echo "kava --set loss.alpha_codi=0.3" ;; # α₁ below demo.toml's 1
+    kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
     kava-prerope) echo "kava --set loss.kv_pre_rope=true" ;; # L_KV on the keys before RoPE
+    kava-mse) echo "kava --set loss.kv_rho=\"mse\"" ;; # the paper's KV loss for natural-language traces (Llama-1B / Qwen-0.5B NL)
     kava-emb) echo "kava --set latent.projection_scale=\"embedding\"" ;; # latents at the token embeddings' scale
     *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
   esac
