@@ -16,7 +16,7 @@ MODEL=tests/fixtures/tiny-llama
 QUESTION="A baker makes 24 muffins in the morning and 18 in the afternoon. She sells 30 of them. How many muffins are left?"
 # CoT is capped at 32 tokens: WebGPU on SwiftShader (no GPU here) costs ~1 s per decode step of
 # even the tiny fixture (a few hundred unfused dispatches each), so 256 would take minutes per run.
-# 32 still exceeds latent mode's 1 + T + 16 = 20 passes.
+# 32 still exceeds latent mode's T + 16 = 19 passes.
 MAXCOT=32
 SHOW=3
 OUT="${KAVA_WEB_ARTIFACTS:-tests/browser/out}"

@@ -73,9 +73,18 @@ fn solve_both_prints_a_side_by_side_table_and_json() {
     assert!(ok, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
     assert_eq!(v[0]["mode"], "latent");
-    assert_eq!(v[0]["forward_passes"].as_u64().unwrap() - v[0]["generated_tokens"].as_u64().unwrap(), 1 + 2);
+    // T = 2: the placeholder pass, iteration 1, then iteration 2 with `<eot> P` (which emits the
+    // first answer token) — T passes besides the answer's; the paper's count has one more.
+    let passes = |v: &serde_json::Value| v[0]["forward_passes"].as_u64().unwrap() - v[0]["generated_tokens"].as_u64().unwrap();
+    assert_eq!(passes(&v), 2);
     assert_eq!(v[0]["latent_tokens"].as_array().unwrap().len(), 4);
     assert_eq!(v[1]["mode"], "cot");
+    json_args.push("--separate-answer-pass");
+    let (ok, stdout, stderr) = kava(&json_args);
+    assert!(ok, "{stderr}");
+    let sep: serde_json::Value = serde_json::from_str(&stdout).expect("JSON output");
+    assert_eq!(passes(&sep), 1 + 2);
+    assert_eq!(sep[0]["text"], v[0]["text"], "the same answer either way");
 }
 
 #[test]
