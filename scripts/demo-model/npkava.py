@@ -105,7 +105,8 @@ class Model:
 
     def latent_pass(self, question, trace_init=None, trace_last=None):
         """The init pass and T Jacobi iterations for `question`: returns (b, the cache after
-        iteration T, the first latent's z norm). b is the position of <bot>."""
+        iteration T, the first latent's z norm). b is the position of <bot>; `self.last_inputs`
+        keeps the M embeddings fed in iteration T (`zᵀ⁻¹`, what `kava --show-latents` shows)."""
         kv, M = self.kv, self.M
         ids = self.bos + self.encode(question) + [kv["bot_id"]]
         b = len(ids) - 1
@@ -114,7 +115,9 @@ class Model:
         z = self.proj(h[b:b + M])
         z_norm = np.linalg.norm(z, axis=1).mean()
         cache = prefix
+        self.last_inputs = np.repeat(self.E[[kv["lat_id"]]], M, 0)
         for t in range(self.T):
+            self.last_inputs = z  # zᵀ⁻¹ once the loop ends: the latents whose KV the answer reads
             h2, cache = self.forward(z, np.arange(b + 1, b + 1 + M), cache=prefix, trace=trace_last if t == self.T - 1 else None)
             z = np.concatenate([z[:1], self.proj(h2[:-1])])
         return b, cache, z_norm
