@@ -25,7 +25,7 @@ use crate::answer::parse_answer;
 use crate::api::Model;
 use crate::error::{Error, Result};
 use crate::generate::{decode_greedy, last_logits, prefill, read_ids, GenerateOptions, Generation};
-use crate::latent::{Latents, OpenLatents};
+use crate::latent::Latents;
 use crate::model::{ids_tensor, Capture};
 
 /// How a question is answered.
@@ -192,13 +192,6 @@ impl Model {
                 let merged = t_iters >= 1 && !opts.separate_answer_pass;
                 // Merged: the cache holds the prefix only and `inputs` (`zᵀ⁻¹`) go into the
                 // answer pass; separate: the cache already holds iteration T's pass over them.
-                let (mut cache, inputs, passes) = if merged {
-                    let OpenLatents { cache, inputs, .. } = reasoner.reason_padded_open(m, &q_ids, 1);
-                    (cache, inputs, t_iters)
-                } else {
-                    let Latents { cache, inputs, forward_passes, .. } = reasoner.reason(m, &q_ids, &Capture::none());
-                    (cache, inputs, forward_passes)
-                };
                 // The placeholder pass and the iterations are not separable in time without a
                 // sync each; the whole latent phase (up to `<eot> P`) is reported as latent time.
                 for (s, q) in stats.iter_mut().zip(&q_ids) {
@@ -206,20 +199,24 @@ impl Model {
                 }
                 let mut tail = vec![reasoner.config.eot_id];
                 tail.extend(&p_ids);
-                let rows = vec![tail.clone(); b];
-                let tail_embeds = m.embed(ids_tensor(&rows, &device));
-                let (embeds, width) = if merged {
-                    let slots = inputs.dims()[1];
-                    (Tensor::cat(vec![inputs.clone(), tail_embeds], 1), slots + tail.len())
+                let tail_embeds = m.embed(ids_tensor(&vec![tail.clone(); b], &device));
+                // Merged: the placeholder pass, iterations 1..T−1, then iteration T with `<eot> P`
+                // (`OpenLatents::finish`); separate: the tail on the cache of iteration T.
+                let (cache, out, inputs, passes, width) = if merged {
+                    let open = reasoner.reason_padded_open(m, &q_ids, 1);
+                    let (inputs, slots) = (open.inputs.clone(), reasoner.config.num_latents);
+                    let (cache, out) = open.finish(m, tail_embeds, None, &Capture::none());
+                    (cache, out, inputs, t_iters + 1, slots + tail.len())
                 } else {
-                    (tail_embeds, tail.len())
+                    let Latents { mut cache, inputs, forward_passes, .. } = reasoner.reason(m, &q_ids, &Capture::none());
+                    let out = m.forward(tail_embeds, None, &mut cache, &Capture::none());
+                    (cache, out, inputs, forward_passes + 1, tail.len())
                 };
                 if opts.show_latents > 0 {
                     latent_tokens = self.nearest_tokens(inputs, opts.show_latents).await?;
                 }
-                let out = m.forward(embeds, None, &mut cache, &Capture::none());
                 let logits = last_logits(m, out.hidden, &vec![width; b]);
-                (cache, logits, passes + 1)
+                (cache, logits, passes)
             }
             Mode::Cot | Mode::NoCot => {
                 let prompts: Vec<Vec<u32>> = q_ids

@@ -353,16 +353,10 @@ pub fn step_loss(
             }
             let per_row = cols.len() / b;
             let positions = (per_row > 0).then(|| Tensor::<2, Int>::from_data(TensorData::new(cols, [b, per_row]), &device));
-            let valid: Vec<Vec<bool>> = tails
-                .valid
-                .iter()
-                .map(|v| std::iter::repeat_n(true, m).chain(v.iter().copied()).collect())
-                .collect();
-            let mut cache = open.cache;
-            let out = model.forward(
-                Tensor::cat(vec![open.inputs, model.embed(ids_tensor(&tails.ids, &device))], 1),
-                Some(&valid),
-                &mut cache,
+            let (_, out) = open.finish(
+                model,
+                model.embed(ids_tensor(&tails.ids, &device)),
+                Some(&tails.valid),
                 &Capture {
                     keys_values: plan.kv,
                     keys_pre_rope: plan.kv && cfg.loss.kv_pre_rope,

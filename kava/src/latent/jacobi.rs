@@ -38,6 +38,20 @@ pub struct OpenLatents {
     pub inputs: Tensor<3>,
 }
 
+impl OpenLatents {
+    /// Jacobi iteration T and the tokens after the latents (`<eot> P …`, `[b, n, c]`) as one
+    /// pass on the prefix cache: the latent columns are `0..M` of the output, the tail's
+    /// `M..M+n`. `tail_valid` marks the tail's real columns (`None`: all real).
+    pub fn finish(self, model: &Transformer, tail: Tensor<3>, tail_valid: Option<&[Vec<bool>]>, capture: &Capture) -> (KvCache, Output) {
+        let [b, m, _] = self.inputs.dims();
+        let valid: Option<Vec<Vec<bool>>> = tail_valid.map(|v| v.iter().map(|row| std::iter::repeat_n(true, m).chain(row.iter().copied()).collect()).collect());
+        debug_assert!(valid.as_ref().is_none_or(|v| v.len() == b));
+        let mut cache = self.cache;
+        let out = model.forward(Tensor::cat(vec![self.inputs, tail], 1), valid.as_deref(), &mut cache, capture);
+        (cache, out)
+    }
+}
+
 /// The state after the latent phase.
 #[derive(Debug)]
 pub struct Latents {
