@@ -55,7 +55,7 @@ variant_args() {
     kava-a03) echo "kava --set loss.alpha_codi=0.3" ;; # α₁ below demo.toml's 1
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
-    kava-m6t6) echo "kava --set latent.num_latents=6 --set latent.num_iterations=6" ;; # an exact chain (T = M, as codi) with L_KV: T + 3 = 9 passes
+    kava-m6t6) echo "kava --set latent.num_latents=6 --set latent.num_iterations=6" ;; # an exact chain (T = M, as codi) with L_KV: T + n_answer ≈ 9 passes
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
     kava-prerope) echo "kava --set loss.kv_pre_rope=true" ;; # L_KV on the keys before RoPE
     kava-mse) echo "kava --set loss.kv_rho=\"mse\"" ;; # the paper's KV loss for natural-language traces (Llama-1B / Qwen-0.5B NL)
