@@ -50,7 +50,8 @@ for line in list(open(data))[:n]:
 
 print(f"{m.M} latents, T = {m.T}; {len(problems)} problems; latent-mode accuracy of these: "
       f"{np.mean([p[2] for p in problems]):.1%}")
-print("first problem's latents (top-1 per slot, spaces dropped):", problems[0][0])
+for i in range(min(3, len(problems))):
+    print(f"problem {i + 1}'s latents (top-1 per slot, spaces dropped): {problems[i][0]}")
 print("| numbers (≥ 2 digits) | count | found in the latents | by chance (another problem's) | found, answer right | found, answer wrong |")
 print("|---|---|---|---|---|---|")
 for name in problems[0][1]:
