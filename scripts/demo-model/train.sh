@@ -153,10 +153,12 @@ eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended r
 # The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select.md.
 phase_select() {
   mkdir -p "$WORK/logs"
-  local m
-  for m in kava "${VARIANT_LIST[@]}"; do eval_one "$m" latent valid & done
+  local m runs=()
+  # kava's own run only where it was trained (METHODS may leave it out and train variants only).
+  for m in kava "${VARIANT_LIST[@]}"; do [ -d "$WORK/runs/$m${SUFFIX:-}/final" ] && runs+=("$m"); done
+  for m in "${runs[@]}"; do eval_one "$m" latent valid & done
   wait
-  for m in kava "${VARIANT_LIST[@]}"; do
+  for m in "${runs[@]}"; do
     sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$WORK/logs/eval-valid-$m-latent.log"
   done | { echo "| kava run | validation accuracy (latent) | forward passes |"; echo "|---|---|---|"; cat; } > "$WORK/select.md"
   # The best validation accuracy wins; a tie keeps the earlier run (kava's defaults first).
