@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Pointer-chasing problems in GSM8k JSONL: a task that needs depth, to check that kava's latent
+reasoning adds sequential computation a model of few layers cannot do in one pass (No-CoT).
+
+Each problem lists a random permutation of the digits 0-9 as links `a>b` in random order and asks
+where `hops` links (2-5) lead from a start digit. The solution writes one link per line (the nl
+trace; the teacher sees all but the last, method.md §1.2) and `#### answer`.
+
+Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S]
+Writes train.jsonl, test.jsonl (the first half: test, the second: valid.jsonl); no question of
+the held-out sets is in train.jsonl.
+"""
+import argparse
+import json
+import os
+import random
+
+
+def problem(rng):
+    perm = list(range(10))
+    rng.shuffle(perm)
+    order = list(range(10))
+    rng.shuffle(order)
+    links = ", ".join(f"{a}>{perm[a]}" for a in order)
+    start = rng.randrange(10)
+    hops = rng.randint(2, 5)
+    lines, x = [], start
+    for _ in range(hops):
+        lines.append(f"{x}>{perm[x]}")
+        x = perm[x]
+    question = f"Links: {links}. Start at {start} and follow {hops} links. Where do you end?"
+    return {"question": question, "answer": "\n".join(lines) + f"\n#### {x}"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--train", type=int, default=20000)
+    ap.add_argument("--test", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    rng = random.Random(a.seed)
+    held, seen = [], set()
+    while len(held) < a.test:
+        p = problem(rng)
+        if p["question"] not in seen:
+            seen.add(p["question"])
+            held.append(p)
+    train = []
+    while len(train) < a.train:
+        p = problem(rng)
+        if p["question"] not in seen:
+            train.append(p)
+    os.makedirs(a.out, exist_ok=True)
+    half = a.test // 2
+    for name, rows in (("train", train), ("test", held[:half]), ("valid", held[half:])):
+        with open(os.path.join(a.out, f"{name}.jsonl"), "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+    print(f"gen.py: {len(train)} train, {half} test, {a.test - half} valid problems (seed {a.seed}) in {a.out}")
+
+
+if __name__ == "__main__":
+    main()
