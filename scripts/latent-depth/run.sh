@@ -6,7 +6,7 @@
 # passes over M = 6 latents. If the latents add depth, kava beats No-CoT on 3-5 links.
 # Everything runs through `kava-train` (synthetic data by gen.py, `init-model`, `train`, `eval`).
 # Status (docs/results/latent-depth-2026-11-29/): on a 2-core CPU the 2-layer CoT teacher did not
-# learn the lookup in 1 500-5 000 warm-up steps (CoT at chance), so the methods were not run; check
+# learn the lookup in 1 500-5 000 warm-up steps, nor a 3-layer one in 4 000 (CoT at chance), so the methods were not run; check
 # the warm-up's CoT accuracy (`kava-train eval --mode cot`) before `methods`.
 # Usage: scripts/latent-depth/run.sh [PHASE...] (default: all of prepare warmup methods eval).
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
