@@ -5,20 +5,21 @@
 # No-CoT must answer in one pass, CoT writes one link per token, and kava/pccot have T = 3 Jacobi
 # passes over M = 6 latents. If the latents add depth, kava beats No-CoT on 3-5 links.
 # Everything runs through `kava-train` (synthetic data by gen.py, `init-model`, `train`, `eval`).
-# Status (docs/results/latent-depth-2026-11-29/): on a 2-core CPU the 2-layer CoT teacher did not
-# learn the lookup in 1 500-5 000 warm-up steps, nor a 3-layer one in 4 000 (CoT at chance), so the methods were not run; check
-# the warm-up's CoT accuracy (`kava-train eval --mode cot`) before `methods`.
+# Status (docs/results/latent-depth-2026-11-29/): the 2-layer CoT teacher learns the lookup only
+# at ~8 000 steps (LR=1e-3 WARMUP_STEPS=10000: CoT 100 %; with 1 500-5 000 steps it stays at
+# chance); the methods need thousands of steps too. Check the warm-up's CoT accuracy
+# (`kava-train eval --mode cot`) before `methods`.
 # Usage: scripts/latent-depth/run.sh [PHASE...] (default: all of prepare warmup methods eval).
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
-# (default latent-depth-work), WARMUP_STEPS (1500), STEPS (1000), MB (64), LR (1e-3),
+# (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
 # METHODS ("nocot pccot kava"), JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KT=${KAVA_TRAIN:-target/release/kava-train}
 WORK=${WORK:-latent-depth-work}
 BACKEND=${BACKEND:-cpu}
-WARMUP_STEPS=${WARMUP_STEPS:-1500}
-STEPS=${STEPS:-1000}
+WARMUP_STEPS=${WARMUP_STEPS:-10000}
+STEPS=${STEPS:-5000}
 MB=${MB:-64}
 LR=${LR:-1e-3}
 JOBS=${JOBS:-3}
