@@ -7,8 +7,8 @@ where `hops` links (2-5) lead from a start digit. The solution writes one link p
 trace; the teacher sees all but the last, method.md §1.2) and `#### answer`.
 
 Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S]
-Writes train.jsonl, test.jsonl (the first half: test, the second: valid.jsonl); no question of
-the held-out sets is in train.jsonl.
+Writes train.jsonl and the held-out problems split in two halves, test.jsonl and valid.jsonl;
+no held-out question is in train.jsonl.
 """
 import argparse
 import json

@@ -2,7 +2,7 @@
 # Does kava's latent reasoning add sequential depth? A probe on a task built to need it
 # (scripts/latent-depth/gen.py: follow 2-5 links of a random permutation of the digits), with a
 # model too shallow to follow more than about one link per forward pass (2 layers, hidden 64):
-# No-CoT must answer in one pass, CoT writes one link per token, and kava/pccot have T = 3 Jacobi
+# No-CoT must answer in one pass, CoT writes one link per step, and kava/pccot have T = 3 Jacobi
 # passes over M = 6 latents. If the latents add depth, kava beats No-CoT on 3-5 links.
 # Everything runs through `kava-train` (synthetic data by gen.py, `init-model`, `train`, `eval`).
 # Status (docs/results/latent-depth-2026-11-29/): the 2-layer CoT teacher learns the lookup only
