@@ -15,6 +15,8 @@
 # /root/$TAG-out and its script copy, so that two can run side by side on a machine of two GPUs,
 # each given one by CUDA_VISIBLE_DEVICES (e.g. `TAG=aug TRACE=aug CUDA_VISIBLE_DEVICES=1 gpu.sh
 # start …`); `collect` then brings each back under $OUT/$TAG/.
+# PIPELINE (default scripts/demo-model/train.sh) is the script that runs the phases, e.g.
+# scripts/latent-depth/run.sh (a warm-up trained elsewhere goes to /root/$TAG-work before `start`).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TAG=${TAG:-demo}
@@ -54,9 +56,9 @@ start=$(date +%s)
 # Training stops CALL_S seconds after the start (default 540), so the call ends inside the device
 # tool's 600 s limit with its logs; the next call resumes from the checkpoints.
 export DEADLINE=${DEADLINE:-$(( start + ${CALL_S:-540} ))}
-scripts/demo-model/train.sh "$@"
+"${PIPELINE:-scripts/demo-model/train.sh}" "$@"
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
-( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md select.md selected 2>/dev/null) )
+( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls runs/*/metrics.jsonl results*.md results*.txt select.md selected 2>/dev/null) )
 [[ " $* " == *" package "* ]] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
 exit $rc

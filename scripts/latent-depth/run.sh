@@ -12,7 +12,9 @@
 # Usage: scripts/latent-depth/run.sh [PHASE...] (default: all of prepare warmup methods eval).
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
-# METHODS ("nocot pccot kava"), JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64).
+# METHODS ("nocot pccot kava"; also `codi` and the kava variants of variant_args, e.g. kava-t6),
+# JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
+# training run still going then is stopped; run `methods` again to resume it from its checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KT=${KAVA_TRAIN:-target/release/kava-train}
@@ -27,13 +29,32 @@ CONFIG=scripts/latent-depth/probe.toml
 read -r -a METHODS <<< "${METHODS:-nocot pccot kava}"
 mkdir -p "$WORK/logs"
 
+# A method, or a kava variant: NAME -> the method and the overrides it trains with.
+variant_args() {
+  case $1 in
+    nocot | cot | codi | kava) echo "$1" ;; # codi's preset: M = T = 6
+    pccot) echo "pccot --set latent.num_latents=6" ;; # kava without L_KV (pccot's preset has M = 24)
+    kava-t6) echo "kava --set latent.num_iterations=6" ;; # T = M = 6: the exact latent chain, 6 passes deep
+    *) echo "run.sh: unknown method or variant $1" >&2; return 1 ;;
+  esac
+}
+
+# Seconds a training command may run: what is left before DEADLINE (none: no limit).
+time_left() {
+  if [ -z "${DEADLINE:-}" ]; then echo 0; return; fi
+  local left=$(( DEADLINE - $(date +%s) ))
+  [ "$left" -gt 1 ] && echo "$left" || echo 1
+}
+
 train() { # NAME METHOD FROM STEPS [extra args]
   local name=$1 method=$2 from=$3 steps=$4; shift 4
-  "$KT" train --config "$CONFIG" --method "$method" --backend "$BACKEND" \
+  local resume=()
+  [ -e "$WORK/runs/$name/latest" ] && resume=(--resume)
+  timeout "$(time_left)" "$KT" train --config "$CONFIG" --method "$method" --backend "$BACKEND" \
     --set model=\""$from"\" --set data.train=\""$WORK/data/train.jsonl"\" \
     --set optim.max_steps="$steps" --set optim.lr="$LR" \
     --set optim.micro_batch="$MB" --set optim.effective_batch="$MB" \
-    --set checkpoint.dir=\""$WORK/runs/$name"\" "$@" > "$WORK/logs/$name.log" 2>&1
+    --set checkpoint.dir=\""$WORK/runs/$name"\" "$@" "${resume[@]}" >> "$WORK/logs/$name.log" 2>&1
   grep '^kava-train:' "$WORK/logs/$name.log" | tail -1
 }
 
@@ -47,10 +68,12 @@ phase_prepare() {
 phase_warmup() { [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS"; }
 
 phase_methods() {
-  local m pids=()
+  local m spec pids=()
   for m in "${METHODS[@]}"; do
+    spec=$(variant_args "$m") || return 1
+    read -r -a spec <<< "$spec" # METHOD [--set k=v]...
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
-    [ -d "$WORK/runs/$m/final" ] || train "$m" "$m" "$WORK/runs/warmup/final" "$STEPS" &
+    [ -d "$WORK/runs/$m/final" ] || train "$m" "${spec[0]}" "$WORK/runs/warmup/final" "$STEPS" "${spec[@]:1}" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
