@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Mean loss terms over the last N steps of kava-train runs (metrics.jsonl, plain or .gz).
 
-Usage: scripts/demo-model/losses.py [--last 50] FILE...
+Usage: scripts/demo-model/losses.py [--last 50] [--curve K] FILE...
 e.g.   scripts/demo-model/losses.py docs/results/demo-model-2026-11-29/metrics/*.jsonl.gz
+--curve K also prints, per run, the mean ce_student of each window of K steps (when it fell).
 """
 import argparse
 import gzip
@@ -10,6 +11,7 @@ import json
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--last", type=int, default=50)
+ap.add_argument("--curve", type=int, default=0)
 ap.add_argument("files", nargs="+")
 args = ap.parse_args()
 print(f"{'run':<40} {'step':>5}  mean of the last {args.last} steps: ce_student ce_teacher codi kv")
@@ -20,3 +22,7 @@ for f in args.files:
     tail = steps[-args.last:]
     mean = lambda k: sum(d.get(k, 0.0) for d in tail) / max(len(tail), 1)
     print(f"{f:<40} {steps[-1]['step']:>5}  {mean('ce_student'):.3f} {mean('ce_teacher'):.4f} {mean('codi'):.4f} {mean('kv'):.4f}")
+    if args.curve > 0:
+        windows = [steps[i:i + args.curve] for i in range(0, len(steps), args.curve)]
+        print("  ce_student by window: " + " ".join(
+            f"{w[0]['step']}-{w[-1]['step']}:{sum(d['ce_student'] for d in w) / len(w):.3f}" for w in windows))

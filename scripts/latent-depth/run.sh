@@ -3,16 +3,18 @@
 # (scripts/latent-depth/gen.py: follow 2-5 links of a random permutation of the digits), with a
 # model too shallow to follow more than about one link per forward pass (2 layers, hidden 64):
 # No-CoT must answer in one pass, CoT writes one link per step, and kava/pccot have T = 3 Jacobi
-# passes over M = 6 latents. If the latents add depth, kava beats No-CoT on 3-5 links.
+# passes over M = 6 latents. If the latents add depth, kava beats No-CoT from 2 links on.
 # Everything runs through `kava-train` (synthetic data by gen.py, `init-model`, `train`, `eval`).
-# Status (docs/results/latent-depth-2026-11-29/): the 2-layer CoT teacher learns the lookup only
+# Results (docs/results/latent-depth-2026-11-29/): the 2-layer CoT teacher learns the lookup only
 # at ~8 000 steps (LR=1e-3 WARMUP_STEPS=10000: CoT 100 %; with 1 500-5 000 steps it stays at
-# chance); the methods need thousands of steps too. Check the warm-up's CoT accuracy
-# (`kava-train eval --mode cot`) before `methods`.
-# Usage: scripts/latent-depth/run.sh [PHASE...] (default: all of prepare warmup methods eval).
+# chance; check `kava-train eval --mode cot` before `methods`). From it, kava follows 2 links on
+# every problem with T = 3 and 3 with T = 6 (kava-t6), where No-CoT fails at 2; pccot and codi
+# (no KV loss) stay near No-CoT.
+# Usage: scripts/latent-depth/run.sh [PHASE...] (default: all of prepare warmup methods eval;
+# `iterations` also evaluates the latent runs with other numbers of Jacobi iterations).
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
-# METHODS ("nocot pccot kava"; also `codi` and the kava variants of variant_args, e.g. kava-t6),
+# METHODS ("nocot pccot kava"; also `codi` and the variants of variant_args: kava-t6, pccot-t6),
 # JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
 # training run still going then is stopped; run `methods` again to resume it from its checkpoint).
 set -euo pipefail
@@ -35,6 +37,7 @@ variant_args() {
     nocot | cot | codi | kava) echo "$1" ;; # codi's preset: M = T = 6
     pccot) echo "pccot --set latent.num_latents=6" ;; # kava without L_KV (pccot's preset has M = 24)
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # T = M = 6: the exact latent chain, 6 passes deep
+    pccot-t6) echo "pccot --set latent.num_latents=6 --set latent.num_iterations=6" ;; # kava-t6 without L_KV
     *) echo "run.sh: unknown method or variant $1" >&2; return 1 ;;
   esac
 }
@@ -89,6 +92,19 @@ phase_eval() {
     "$KT" eval --model "$WORK/runs/$1/final" --data "$WORK/data/test.jsonl" --mode "$2" \
       --batch-size 64 --backend "$BACKEND" 2>&1 | grep '^kava-train eval' | sed "s/^/$1: /"
   done | tee "$WORK/results.txt"
+}
+
+# Which Jacobi iteration adds the link? Every latent run of METHODS evaluated with T = 0..6
+# (`kava eval --iterations`; KAVA, default target/release/kava) -> $WORK/iterations.txt.
+phase_iterations() {
+  local m t
+  for m in "${METHODS[@]}"; do
+    case $m in nocot | cot) continue ;; esac
+    for t in 0 1 2 3 4 5 6; do
+      "${KAVA:-target/release/kava}" eval --model "$WORK/runs/$m/final" --data "$WORK/data/test.jsonl" \
+        --mode latent --iterations "$t" --batch-size 64 --backend "$BACKEND" 2>&1 | grep '^kava eval' | sed "s/^/$m T=$t: /"
+    done
+  done | tee "$WORK/iterations.txt"
 }
 
 phases=("$@")
