@@ -3,7 +3,8 @@
 
 Usage: scripts/demo-model/losses.py [--last 50] [--curve K] FILE...
 e.g.   scripts/demo-model/losses.py docs/results/demo-model-2026-11-29/metrics/*.jsonl.gz
---curve K also prints, per run, the mean ce_student of each window of K steps (when it fell).
+--curve K also prints, per run, the mean ce_student of each window of K steps (when it fell);
+--below X the first step where the mean ce_student of the --last steps from there is below X.
 """
 import argparse
 import gzip
@@ -12,6 +13,7 @@ import json
 ap = argparse.ArgumentParser()
 ap.add_argument("--last", type=int, default=50)
 ap.add_argument("--curve", type=int, default=0)
+ap.add_argument("--below", type=float, default=None)
 ap.add_argument("files", nargs="+")
 args = ap.parse_args()
 print(f"{'run':<40} {'step':>5}  mean of the last {args.last} steps: ce_student ce_teacher codi kv")
@@ -26,3 +28,9 @@ for f in args.files:
         windows = [steps[i:i + args.curve] for i in range(0, len(steps), args.curve)]
         print("  ce_student by window: " + " ".join(
             f"{w[0]['step']}-{w[-1]['step']}:{sum(d['ce_student'] for d in w) / len(w):.3f}" for w in windows))
+    if args.below is not None:
+        n = args.last
+        first = next((steps[i] for i in range(len(steps) - n + 1)
+                      if sum(d["ce_student"] for d in steps[i:i + n]) / n < args.below), None)
+        print(f"  ce_student below {args.below}: " + (
+            f"from step {first['step']} (lr {first['lr']:.2e})" if first else "never"))
