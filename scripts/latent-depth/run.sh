@@ -15,7 +15,7 @@
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
 # METHODS ("nocot pccot kava"; also `codi` and the variants of variant_args: kava-t6, pccot-t6,
-# kava-a0, kava-m24),
+# kava-a0, kava-a10, kava-m24),
 # JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
 # training run still going then is stopped; run `methods` again to resume it from its checkpoint).
 set -euo pipefail
@@ -40,6 +40,7 @@ variant_args() {
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # T = M = 6: the exact latent chain, 6 passes deep
     pccot-t6) echo "pccot --set latent.num_latents=6 --set latent.num_iterations=6" ;; # kava-t6 without L_KV
     kava-a0) echo "kava --set loss.alpha_codi=0.0" ;; # L_KV alone (no L_CODI)
+    kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁
     kava-m24) echo "kava --set latent.num_latents=24" ;; # the paper's and the demo's M (more slots than the traces have)
     *) echo "run.sh: unknown method or variant $1" >&2; return 1 ;;
   esac
