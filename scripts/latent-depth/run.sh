@@ -111,6 +111,11 @@ phase_iterations() {
   done | tee "$WORK/iterations.txt"
 }
 
-phases=("$@")
-[ ${#phases[@]} -gt 0 ] || phases=(prepare warmup methods eval)
-for p in "${phases[@]}"; do echo "### $p"; "phase_$p"; done
+main() {
+  local p phases=("$@")
+  [ ${#phases[@]} -gt 0 ] || phases=(prepare warmup methods eval)
+  for p in "${phases[@]}"; do echo "### $p"; "phase_$p"; done
+}
+# One line, so bash has read the whole script before it runs: editing it under a running
+# pipeline (hours on a CPU) no longer breaks that pipeline.
+main "$@"; exit
