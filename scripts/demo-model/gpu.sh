@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (the device tool; no Rust there): unpacks the CUDA binaries carried
-# in .gpu1/bundle.tar.xz (scripts/gpu/pack.sh) once, then runs scripts/demo-model/train.sh PHASE...
+# in BUNDLE (default .gpu1/bundle.tar.xz; scripts/gpu/pack.sh) once, then runs scripts/demo-model/train.sh PHASE...
 # with its work directory in /root (kept while the machine stays warm, so phases can span calls)
 # and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
 # after `package`). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.
@@ -48,7 +48,7 @@ case ${1:-} in
 esac
 OUT=${OUT:-/tmp/kava-out}
 mkdir -p /root/kt/bin "$OUT"
-[ -x /root/kt/bin/kava-train ] || xz -dc .gpu1/bundle.tar.xz | tar -C /root/kt/bin -xf - || exit 1
+[ -x /root/kt/bin/kava-train ] || xz -dc "${BUNDLE:-.gpu1/bundle.tar.xz}" | tar -C /root/kt/bin -xf - || exit 1
 export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/$TAG-work BACKEND=cuda
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
 echo "gpu.sh: $TAG on CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-all}"

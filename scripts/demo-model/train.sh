@@ -45,7 +45,8 @@ EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
-read -r -a METHODS <<< "${METHODS:-cot nocot codi pccot kava}"
+# METHODS="" (set and empty) trains none of them: the VARIANTS only.
+read -r -a METHODS <<< "${METHODS-cot nocot codi pccot kava}"
 read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-emb"
 
 # A recipe variant: NAME -> the method and the overrides it trains with.
@@ -54,6 +55,8 @@ variant_args() {
     kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁ = 10 (demo.toml has 1)
     kava-a03) echo "kava --set loss.alpha_codi=0.3" ;; # α₁ below demo.toml's 1
     kava-a0) echo "kava --set loss.alpha_codi=0.0" ;; # L_KV alone: on the latent-depth probe it builds the latent route sooner
+    kava-a0m6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6" ;; # L_KV alone with the probe's M = 6
+    kava-a0m6t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6 --set latent.num_iterations=6" ;; # the probe's best shape (M = 6, T = 6) with L_KV alone
     kava-a0t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=6" ;; # L_KV alone and T = 6: on the probe T = 6 followed one link more than T = 3
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces

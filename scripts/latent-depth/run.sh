@@ -29,7 +29,8 @@ MB=${MB:-64}
 LR=${LR:-1e-3}
 JOBS=${JOBS:-3}
 CONFIG=scripts/latent-depth/probe.toml
-read -r -a METHODS <<< "${METHODS:-nocot pccot kava}"
+# METHODS="" (set and empty) trains none of them: the variants only.
+read -r -a METHODS <<< "${METHODS-nocot pccot kava}"
 mkdir -p "$WORK/logs"
 
 # A method, or a kava variant: NAME -> the method and the overrides it trains with.
