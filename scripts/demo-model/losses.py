@@ -3,7 +3,8 @@
 
 Usage: scripts/demo-model/losses.py [--last 50] [--curve K] FILE...
 e.g.   scripts/demo-model/losses.py docs/results/demo-model-2026-11-29/metrics/*.jsonl.gz
---curve K also prints, per run, the mean ce_student of each window of K steps (when it fell);
+--curve K also prints, per run, the mean ce_student (and L_KV, where the run has it) of each
+window of K steps (when it fell);
 --below X the first step where the mean ce_student of the --last steps from there is below X.
 """
 import argparse
@@ -28,6 +29,9 @@ for f in args.files:
         windows = [steps[i:i + args.curve] for i in range(0, len(steps), args.curve)]
         print("  ce_student by window: " + " ".join(
             f"{w[0]['step']}-{w[-1]['step']}:{sum(d['ce_student'] for d in w) / len(w):.3f}" for w in windows))
+        if any(d.get("kv", 0.0) for d in steps):
+            print("  kv by window:         " + " ".join(
+                f"{w[0]['step']}-{w[-1]['step']}:{sum(d.get('kv', 0.0) for d in w) / len(w):.3f}" for w in windows))
     if args.below is not None:
         n = args.last
         first = next((steps[i] for i in range(len(steps) - n + 1)
