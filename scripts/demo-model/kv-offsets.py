@@ -9,7 +9,9 @@ max-pooled answer-query importance and the key redundancy, kept entries in posit
 the student's K and V at the M latent slots after T Jacobi iterations, and L_KV's terms
 (smooth-L1 of the differences over the layer's teacher std, method.md §3) — for V, for the keys
 after RoPE (L_KV's default) and for the same keys with RoPE undone on both sides
-(`loss.kv_pre_rope`'s comparison, of this model's keys), by the entry-to-slot offset.
+(`loss.kv_pre_rope`'s comparison, of this model's keys), by the entry-to-slot offset, and by
+what the kept entry's token is: a digit of a number the question states, a digit of a number
+the steps compute, or another token.
 
 Usage: scripts/demo-model/kv-offsets.py [MODEL_DIR] [DATA.jsonl] [N] [TRACE: nl|aug] [LAMBDA]
 (defaults: kava/models/demo, demo-work/data/test.jsonl, 50, nl, 0.1).
@@ -49,6 +51,31 @@ def fmt(v):
     return f"{float(v):g}" if float(v) != int(float(v)) else str(int(float(v)))
 
 
+CLASSES = ("digit of a number in the question", "digit of a computed number", "other token")
+
+
+def token_classes(ids, question):
+    """Per trace token: a digit of a number the question states (copied), a digit of a number it
+    does not (a step's result, where it is written and where a later step reuses it), or another
+    token. Digits are one per token in this vocabulary, so a number is a run of digit tokens."""
+    texts = [m.tok.decode([t]).strip() for t in ids]
+    known = set(re.findall(r"\d+", question.replace(",", "")))
+    out, i = [], 0
+    while i < len(ids):
+        if texts[i].isdigit():
+            j = i
+            while j < len(ids) and texts[j].isdigit():
+                j += 1
+            number = "".join(texts[i:j])
+            out += [CLASSES[0] if number in known else CLASSES[1]] * (j - i)
+            i = j
+        else:
+            out.append(CLASSES[2])
+            i += 1
+    return out
+
+
+in_trace = {}  # class -> trace tokens of that class
 rows = []  # (layer, offset, student K post, teacher K post, student K pre, teacher K pre, student V, teacher V)
 for line in list(open(data))[:n]:
     pb = json.loads(line)
@@ -69,6 +96,9 @@ for line in list(open(data))[:n]:
     assert b + 1 == cs, "the student's first slot and the teacher's first CoT token share a position"
     N = ce - cs
     keep_n = min(M, N)
+    classes = token_classes(c, pb["question"])
+    for k in classes:
+        in_trace[k] = in_trace.get(k, 0) + 1
     for l in range(L):
         K, V = cache[l]
         Kc, Vc = K[cs:ce], V[cs:ce]
@@ -87,7 +117,7 @@ for line in list(open(data))[:n]:
                 pos_t, pos_s = cs + i, b + 1 + j
                 kt_pre = m.rope(Kc[i:i + 1, h:h + 1], [pos_t], -1.0)[0, 0]
                 ks_pre = m.rope(Ks[j:j + 1, h:h + 1], [pos_s], -1.0)[0, 0]
-                rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h]))
+                rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h], classes[i]))
 
 
 def smooth_l1(d):
@@ -98,18 +128,36 @@ def smooth_l1(d):
 layers = np.array([r[0] for r in rows])
 offsets = np.array([r[1] for r in rows])
 parts = {name: (np.array([r[k] for r in rows]), np.array([r[k + 1] for r in rows])) for name, k in (("K after RoPE", 2), ("K before RoPE", 4), ("V", 6))}
-terms = {}
+terms, const = {}, {}
 for name, (s, t) in parts.items():
     sigma = np.array([t[layers == l].std() for l in range(L)])[layers][:, None]
     terms[name] = smooth_l1((s - t) / sigma).mean(1)
+    # The floor any student beats without reading the trace: each layer's mean kept teacher entry.
+    mean = np.stack([t[layers == l].mean(0) for l in range(L)])[layers]
+    const[name] = smooth_l1((mean - t) / sigma).mean(1)
 print(f"{m.kv['num_latents']} latents, T = {m.T}; {n} problems, {trace} traces; {len(rows)} kept entries (slot, layer, KV head)")
 print(f"entry-to-slot offset: mean {offsets.mean():.1f}, median {np.median(offsets):.0f}, max {offsets.max()}")
 print(f"L_KV (½ of the key term after RoPE + the value term): "
       f"{0.5 * (terms['K after RoPE'].mean() + terms['V'].mean()):.3f}")
+print(f"L_KV of a constant guess (each layer's mean kept teacher K and V): "
+      f"{0.5 * (const['K after RoPE'].mean() + const['V'].mean()):.3f}")
 print("| offset | share of slots | " + " | ".join(parts) + " |")
 print("|---|---|" + "---|" * len(parts))
 for lo, hi in ((0, 0), (1, 4), (5, 12), (13, 999), (0, 999)):
     sel = (offsets >= lo) & (offsets <= hi)
+    if not sel.any():
+        continue
     label = "all" if (lo, hi) == (0, 999) else (f"{lo}" if lo == hi else f"{lo}–{hi}" if hi < 999 else f"≥ {lo}")
     print(f"| {label} | {sel.mean():.0%} | " + " | ".join(f"{terms[k][sel].mean():.3f}" for k in parts) + " |")
 print("by layer (all offsets): " + " · ".join(f"layer {l}: K {terms['K after RoPE'][layers == l].mean():.3f} / V {terms['V'][layers == l].mean():.3f}" for l in range(L)))
+kinds = np.array([r[8] for r in rows])
+total = sum(in_trace.values())
+print("by the kept entry's token (digits are one per token):")
+print("| kept token | share of the trace | share of the kept entries | " + " | ".join(parts) + " |")
+print("|---|---|---|" + "---|" * len(parts))
+for k in CLASSES:
+    sel = kinds == k
+    if not sel.any():
+        continue
+    print(f"| {k} | {in_trace.get(k, 0) / total:.0%} | {sel.mean():.0%} | " + " | ".join(f"{terms[x][sel].mean():.3f} ({const[x][sel].mean():.3f})" for x in parts) + " |")
+print("(in brackets: the constant guess's)")
