@@ -161,3 +161,10 @@ for k in CLASSES:
         continue
     print(f"| {k} | {in_trace.get(k, 0) / total:.0%} | {sel.mean():.0%} | " + " | ".join(f"{terms[x][sel].mean():.3f} ({const[x][sel].mean():.3f})" for x in parts) + " |")
 print("(in brackets: the constant guess's)")
+print("the same, at offset 0 and beyond (is a slot far from its entry worse, or just its token harder?):")
+print("| kept token | offset | share of the kept entries | " + " | ".join(parts) + " |")
+print("|---|---|---|" + "---|" * len(parts))
+for k in CLASSES:
+    for label, sel in (("0", (kinds == k) & (offsets == 0)), ("≥ 1", (kinds == k) & (offsets > 0))):
+        if sel.any():
+            print(f"| {k} | {label} | {sel.mean():.0%} | " + " | ".join(f"{terms[x][sel].mean():.3f} ({const[x][sel].mean():.3f})" for x in parts) + " |")

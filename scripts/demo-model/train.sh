@@ -57,6 +57,11 @@ variant_args() {
     kava-a0) echo "kava --set loss.alpha_codi=0.0" ;; # L_KV alone: on the latent-depth probe it builds the latent route sooner
     kava-a0m6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6" ;; # L_KV alone with the probe's M = 6
     kava-a0m6t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6 --set latent.num_iterations=6" ;; # the probe's best shape (M = 6, T = 6) with L_KV alone
+    kava-a0m96) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=96" ;; # M ≥ the longest nl trace (95): nothing evicted, every slot matched with its own trace token (offset 0)
+    kava-a0m48) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=48" ;; # M ≥ the median nl trace (44)
+    kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
+    kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
+    pccot-m96) echo "pccot --set latent.num_latents=96" ;; # kava-a0m96's ablation: the same latents, no KV loss (α₁ = 1 as pccot's)
     kava-a0t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=6" ;; # L_KV alone and T = 6: on the probe T = 6 followed one link more than T = 3
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
@@ -160,7 +165,11 @@ phase_select() {
   mkdir -p "$WORK/logs"
   local m runs=()
   # kava's own run only where it was trained (METHODS may leave it out and train variants only).
-  for m in kava "${VARIANT_LIST[@]}"; do [ -d "$WORK/runs/$m${SUFFIX:-}/final" ] && runs+=("$m"); done
+  for m in kava "${VARIANT_LIST[@]}"; do
+    # only kava runs compete (a pccot-* variant is an ablation row, not a candidate)
+    [ "$m" = kava ] || [ "$(variant_args "$m" | cut -d' ' -f1)" = kava ] || continue
+    [ -d "$WORK/runs/$m${SUFFIX:-}/final" ] && runs+=("$m")
+  done
   for m in "${runs[@]}"; do eval_one "$m" latent valid & done
   wait
   for m in "${runs[@]}"; do
