@@ -6,7 +6,8 @@ Each problem lists a random permutation of the digits 0-9 as links `a>b` in rand
 where `hops` links (2-5) lead from a start digit. The solution writes one link per line (the nl
 trace; the teacher sees all but the last, method.md §1.2) and `#### answer`.
 
-Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S]
+Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S] [--verbose]
+(--verbose writes each link as `4 to 5`: the same problems, a trace twice as long)
 Writes train.jsonl and the held-out problems split in two halves, test.jsonl and valid.jsonl;
 no held-out question is in train.jsonl.
 """
@@ -16,7 +17,7 @@ import os
 import random
 
 
-def problem(rng):
+def problem(rng, verbose=False):
     perm = list(range(10))
     rng.shuffle(perm)
     order = list(range(10))
@@ -26,7 +27,9 @@ def problem(rng):
     hops = rng.randint(2, 5)
     lines, x = [], start
     for _ in range(hops):
-        lines.append(f"{x}>{perm[x]}")
+        # --verbose: the same link in words, twice the tokens, so that the teacher's trace is
+        # ~3x the M = 6 latents (the demo's: ~2x its M = 24) and eviction shifts the kept entries
+        lines.append(f"{x} to {perm[x]}" if verbose else f"{x}>{perm[x]}")
         x = perm[x]
     question = f"Links: {links}. Start at {start} and follow {hops} links. Where do you end?"
     return {"question": question, "answer": "\n".join(lines) + f"\n#### {x}"}
@@ -38,17 +41,18 @@ def main():
     ap.add_argument("--train", type=int, default=20000)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true", help="each link of the solution in words")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     held, seen = [], set()
     while len(held) < a.test:
-        p = problem(rng)
+        p = problem(rng, a.verbose)
         if p["question"] not in seen:
             seen.add(p["question"])
             held.append(p)
     train = []
     while len(train) < a.train:
-        p = problem(rng)
+        p = problem(rng, a.verbose)
         if p["question"] not in seen:
             train.append(p)
     os.makedirs(a.out, exist_ok=True)

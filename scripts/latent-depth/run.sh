@@ -15,7 +15,9 @@
 # Environment: KAVA_TRAIN (default target/release/kava-train), BACKEND (default cpu), WORK
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
 # METHODS ("nocot pccot kava"; also `codi` and the variants of variant_args: kava-t6, pccot-t6,
-# kava-a0, kava-a10, kava-m24),
+# kava-a0, kava-a10, kava-m24, kava-a0m32),
+# GEN_ARGS (extra gen.py flags: --verbose), WARMUP_FROM (the model the warm-up starts from, default
+# the fresh init; e.g. a warm-up of the short traces, to teach it the --verbose ones),
 # JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
 # training run still going then is stopped; run `methods` again to resume it from its checkpoint).
 set -euo pipefail
@@ -43,6 +45,7 @@ variant_args() {
     kava-a0) echo "kava --set loss.alpha_codi=0.0" ;; # L_KV alone (no L_CODI)
     kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁
     kava-m24) echo "kava --set latent.num_latents=24" ;; # the paper's and the demo's M (more slots than the traces have)
+    kava-a0m32) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=32" ;; # M ≥ the longest --verbose trace (28): nothing evicted, no shifted slot
     *) echo "run.sh: unknown method or variant $1" >&2; return 1 ;;
   esac
 }
@@ -67,13 +70,14 @@ train() { # NAME METHOD FROM STEPS [extra args]
 }
 
 phase_prepare() {
-  python3 scripts/latent-depth/gen.py "$WORK/data" --train 20000 --test 1000 --seed 1
+  # shellcheck disable=SC2086 # GEN_ARGS: extra gen.py flags, e.g. --verbose
+  python3 scripts/latent-depth/gen.py "$WORK/data" --train 20000 --test 1000 --seed 1 ${GEN_ARGS:-}
   "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 300 \
     --hidden "${HIDDEN:-64}" --layers "${LAYERS:-2}" --heads 4 --kv-heads 2 \
     --intermediate $(( 3 * ${HIDDEN:-64} )) --max-positions 256 --seed 0
 }
 
-phase_warmup() { [ -d "$WORK/runs/warmup/final" ] || train warmup cot "$WORK/init" "$WARMUP_STEPS"; }
+phase_warmup() { [ -d "$WORK/runs/warmup/final" ] || train warmup cot "${WARMUP_FROM:-$WORK/init}" "$WARMUP_STEPS"; }
 
 phase_methods() {
   local m spec pids=()
