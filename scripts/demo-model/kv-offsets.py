@@ -13,8 +13,9 @@ after RoPE (L_KV's default) and for the same keys with RoPE undone on both sides
 what the kept entry's token is: a digit of a number the question states, a digit of a number
 the steps compute, or another token.
 
-Usage: scripts/demo-model/kv-offsets.py [MODEL_DIR] [DATA.jsonl] [N] [TRACE: nl|aug] [LAMBDA]
-(defaults: kava/models/demo, demo-work/data/test.jsonl, 50, nl, 0.1).
+Usage: scripts/demo-model/kv-offsets.py [MODEL_DIR] [DATA.jsonl] [N] [TRACE: nl|aug] [LAMBDA] [probe]
+(defaults: kava/models/demo, demo-work/data/test.jsonl, 50, nl, 0.1; `probe`: the kinds of token
+of scripts/latent-depth/gen.py traces — the digit a link leads to, the digit it starts from).
 """
 import json
 import os
@@ -31,6 +32,7 @@ data = sys.argv[2] if len(sys.argv) > 2 else "demo-work/data/test.jsonl"
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 50
 trace = sys.argv[4] if len(sys.argv) > 4 else "nl"
 lam = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
+probe = len(sys.argv) > 6 and sys.argv[6] == "probe"  # scripts/latent-depth/gen.py traces
 M, KV, H, hd, L = m.M, m.KV, m.H, m.hd, m.L
 g = H // KV
 
@@ -52,6 +54,8 @@ def fmt(v):
 
 
 CLASSES = ("digit of a number in the question", "digit of a computed number", "other token")
+if probe:  # every digit is in the question's link list; the link targets are what is computed
+    CLASSES = ("digit before a link (start or copy)", "digit a link leads to", "other token")
 
 
 def token_classes(ids, question):
@@ -59,6 +63,10 @@ def token_classes(ids, question):
     does not (a step's result, where it is written and where a later step reuses it), or another
     token. Digits are one per token in this vocabulary, so a number is a run of digit tokens."""
     texts = [m.tok.decode([t]).strip() for t in ids]
+    if probe:  # `4>5` / `4 to 5`: the digit after `>` or `to` (spaces skipped) is the link's target
+        prev = lambda i: next((texts[j] for j in range(i - 1, -1, -1) if texts[j]), "")
+        return [CLASSES[2] if not x.isdigit() else CLASSES[1] if prev(i) in (">", "o") else CLASSES[0]
+                for i, x in enumerate(texts)]
     known = set(re.findall(r"\d+", question.replace(",", "")))
     out, i = [], 0
     while i < len(ids):
