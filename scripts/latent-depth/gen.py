@@ -7,7 +7,8 @@ where `hops` links (2-5) lead from a start digit. The solution writes one link p
 trace; the teacher sees all but the last, method.md §1.2) and `#### answer`.
 
 Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S] [--verbose]
-(--verbose writes each link as `4 to 5`: the same problems, a trace twice as long)
+(--verbose writes each link as `4 to 5`: the same problems, a trace twice as long; --wrapped as
+`so 4>5`: the compact link, the extra tokens before it)
 Writes train.jsonl and the held-out problems split in two halves, test.jsonl and valid.jsonl;
 no held-out question is in train.jsonl.
 """
@@ -17,7 +18,7 @@ import os
 import random
 
 
-def problem(rng, verbose=False):
+def problem(rng, form="compact"):
     perm = list(range(10))
     rng.shuffle(perm)
     order = list(range(10))
@@ -29,7 +30,8 @@ def problem(rng, verbose=False):
     for _ in range(hops):
         # --verbose: the same link in words, twice the tokens, so that the teacher's trace is
         # ~3x the M = 6 latents (the demo's: ~2x its M = 24) and eviction shifts the kept entries
-        lines.append(f"{x} to {perm[x]}" if verbose else f"{x}>{perm[x]}")
+        # --wrapped: the compact link with a word before it instead, as long as --verbose (`so 4>5`)
+        lines.append({"compact": f"{x}>{perm[x]}", "verbose": f"{x} to {perm[x]}", "wrapped": f"so {x}>{perm[x]}"}[form])
         x = perm[x]
     question = f"Links: {links}. Start at {start} and follow {hops} links. Where do you end?"
     return {"question": question, "answer": "\n".join(lines) + f"\n#### {x}"}
@@ -42,17 +44,18 @@ def main():
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--verbose", action="store_true", help="each link of the solution in words")
+    ap.add_argument("--wrapped", action="store_true", help="each link compact, with words around it")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     held, seen = [], set()
     while len(held) < a.test:
-        p = problem(rng, a.verbose)
+        p = problem(rng, "verbose" if a.verbose else "wrapped" if a.wrapped else "compact")
         if p["question"] not in seen:
             seen.add(p["question"])
             held.append(p)
     train = []
     while len(train) < a.train:
-        p = problem(rng, a.verbose)
+        p = problem(rng, "verbose" if a.verbose else "wrapped" if a.wrapped else "compact")
         if p["question"] not in seen:
             train.append(p)
     os.makedirs(a.out, exist_ok=True)
