@@ -13,13 +13,12 @@ Usage: scripts/demo-model/digit-cost.py MODEL_DIR DATA.jsonl [N] [nl|aug] [--pro
 """
 import json
 import os
-import re
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from npkava import Model  # noqa: E402
+from npkava import COMPUTED, Model, smooth_l1, trace_steps  # noqa: E402
 
 args = [a for a in sys.argv[1:] if a != "--probe"]
 probe = "--probe" in sys.argv
@@ -28,44 +27,10 @@ n = int(args[2]) if len(args) > 2 else 30
 trace = args[3] if len(args) > 3 else "nl"
 digit_ids = {str(d): m.encode(str(d))[0] for d in range(10)}
 
-
-def steps_of(answer):
-    body = [s for s in answer.split("\n") if not s.startswith("####")]
-    if trace == "aug":
-        return re.findall(r"<<[^>]*>>", "\n".join(body))
-    return [t for t in (re.sub(r"<<[^>]*>>", "", s).strip() for s in body) if t]
-
-
-def computed(ids, question):
-    texts = [m.tok.decode([t]).strip() for t in ids]
-    out = []
-    if probe:  # the digit after `>` or `to` (spaces skipped)
-        prev = lambda i: next((texts[j] for j in range(i - 1, -1, -1) if texts[j]), "")
-        return [i for i in range(1, len(ids)) if texts[i].isdigit() and prev(i) in (">", "o")]
-    known = set(re.findall(r"\d+", question.replace(",", "")))
-    i = 0
-    while i < len(ids):
-        if texts[i].isdigit():
-            j = i
-            while j < len(ids) and texts[j].isdigit():
-                j += 1
-            if "".join(texts[i:j]) not in known:
-                out += list(range(i, j))
-            i = j
-        else:
-            i += 1
-    return out
-
-
-def smooth_l1(d):
-    a = np.abs(d)
-    return np.where(a < 1, 0.5 * d * d, a - 0.5)
-
-
 wrong, const = [], []
 for line in list(open(args[1]))[:n]:
     pb = json.loads(line)
-    steps = steps_of(pb["answer"])[:-1]
+    steps = trace_steps(pb["answer"], trace)[:-1]
     if not steps:
         continue
     q, c = m.encode(pb["question"]), m.encode(" ".join(steps))
@@ -74,7 +39,7 @@ for line in list(open(args[1]))[:n]:
     _, cache = m.forward(m.E[ids], np.arange(len(ids)))
     tc = [(K[cs:], V[cs:]) for K, V in cache]
     sig = [(K.std(), V.std()) for K, V in tc]
-    for i in computed(c, pb["question"]):
+    for i in (i for i, k in enumerate(m.token_kinds(c, pb["question"], probe)) if k == COMPUTED):
         d = m.tok.decode([c[i]]).strip()
         for s in range(1, 10):
             alt = list(ids)

@@ -19,13 +19,12 @@ of scripts/latent-depth/gen.py traces — the digit a link leads to, the digit i
 """
 import json
 import os
-import re
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from npkava import Model  # noqa: E402
+from npkava import Model, smooth_l1, trace_steps  # noqa: E402
 
 m = Model(sys.argv[1] if len(sys.argv) > 1 else "kava/models/demo")
 data = sys.argv[2] if len(sys.argv) > 2 else "demo-work/data/test.jsonl"
@@ -37,13 +36,6 @@ M, KV, H, hd, L = m.M, m.KV, m.H, m.hd, m.L
 g = H // KV
 
 
-def steps_of(answer):
-    body = [s for s in answer.split("\n") if not s.startswith("####")]
-    if trace == "aug":
-        return re.findall(r"<<[^>]*>>", "\n".join(body))
-    return [t for t in (re.sub(r"<<[^>]*>>", "", s).strip() for s in body) if t]
-
-
 def softmax(x):
     e = np.exp(x - x.max())
     return e / e.sum()
@@ -53,41 +45,17 @@ def fmt(v):
     return f"{float(v):g}" if float(v) != int(float(v)) else str(int(float(v)))
 
 
+# Labels of npkava's token kinds (COPIED, COMPUTED, OTHER).
 CLASSES = ("digit of a number in the question", "digit of a computed number", "other token")
 if probe:  # every digit is in the question's link list; the link targets are what is computed
     CLASSES = ("digit before a link (start or copy)", "digit a link leads to", "other token")
-
-
-def token_classes(ids, question):
-    """Per trace token: a digit of a number the question states (copied), a digit of a number it
-    does not (a step's result, where it is written and where a later step reuses it), or another
-    token. Digits are one per token in this vocabulary, so a number is a run of digit tokens."""
-    texts = [m.tok.decode([t]).strip() for t in ids]
-    if probe:  # `4>5` / `4 to 5`: the digit after `>` or `to` (spaces skipped) is the link's target
-        prev = lambda i: next((texts[j] for j in range(i - 1, -1, -1) if texts[j]), "")
-        return [CLASSES[2] if not x.isdigit() else CLASSES[1] if prev(i) in (">", "o") else CLASSES[0]
-                for i, x in enumerate(texts)]
-    known = set(re.findall(r"\d+", question.replace(",", "")))
-    out, i = [], 0
-    while i < len(ids):
-        if texts[i].isdigit():
-            j = i
-            while j < len(ids) and texts[j].isdigit():
-                j += 1
-            number = "".join(texts[i:j])
-            out += [CLASSES[0] if number in known else CLASSES[1]] * (j - i)
-            i = j
-        else:
-            out.append(CLASSES[2])
-            i += 1
-    return out
 
 
 in_trace = {}  # class -> trace tokens of that class
 rows = []  # (layer, offset, student K post, teacher K post, student K pre, teacher K pre, student V, teacher V)
 for line in list(open(data))[:n]:
     pb = json.loads(line)
-    steps = steps_of(pb["answer"])[:-1]
+    steps = trace_steps(pb["answer"], trace)[:-1]
     if not steps:
         continue
     gold = pb["answer"].split("####")[-1].strip().replace(",", "")
@@ -104,7 +72,7 @@ for line in list(open(data))[:n]:
     assert b + 1 == cs, "the student's first slot and the teacher's first CoT token share a position"
     N = ce - cs
     keep_n = min(M, N)
-    classes = token_classes(c, pb["question"])
+    classes = [CLASSES[k] for k in m.token_kinds(c, pb["question"], probe)]
     for k in classes:
         in_trace[k] = in_trace.get(k, 0) + 1
     for l in range(L):
@@ -126,11 +94,6 @@ for line in list(open(data))[:n]:
                 kt_pre = m.rope(Kc[i:i + 1, h:h + 1], [pos_t], -1.0)[0, 0]
                 ks_pre = m.rope(Ks[j:j + 1, h:h + 1], [pos_s], -1.0)[0, 0]
                 rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h], classes[i]))
-
-
-def smooth_l1(d):
-    a = np.abs(d)
-    return np.where(a < 1, 0.5 * d * d, a - 0.5)
 
 
 layers = np.array([r[0] for r in rows])

@@ -24,8 +24,6 @@ from npkava import Model, correct  # noqa: E402
 m = Model(sys.argv[1] if len(sys.argv) > 1 else "kava/models/demo")
 data = sys.argv[2] if len(sys.argv) > 2 else "demo-work/data/test.jsonl"
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-kv = m.kv
-special = [kv["bot_id"], kv["eot_id"], kv["lat_id"], kv["pad_id"]]
 
 
 def numbers(text):
@@ -37,9 +35,7 @@ for line in list(open(data))[:n]:
     pb = json.loads(line)
     eqs = re.findall(r"<<([^=>]*)=([^>]*)>>", pb["answer"])[:-1]  # the teacher trace drops the last step
     b, cache, _ = m.latent_pass(pb["question"])
-    logits = m.last_inputs @ m.E.T
-    logits[:, special] = -np.inf
-    latents = "".join(m.tok.decode([int(i)]) for i in logits.argmax(1)).replace(" ", "")
+    latents = "".join(m.slot_tokens()).replace(" ", "")
     gold = pb["answer"].split("####")[-1].strip().replace(",", "")
     ok = correct(m.answer(b, cache), gold)
     groups = {"operands from the question": [], "result of step 1": [], "result of step 2": [], "result of step 3 or later": []}

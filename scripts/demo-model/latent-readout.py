@@ -10,23 +10,18 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from npkava import Model, correct  # noqa: E402
 
 m = Model(sys.argv[1])
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 6
-special = [m.kv["bot_id"], m.kv["eot_id"], m.kv["lat_id"], m.kv["pad_id"]]
 print(f"{sys.argv[1]}: {m.M} latents, T = {m.T}")
 for line in list(open(sys.argv[2]))[:n]:
     pb = json.loads(line)
     steps = [s for s in pb["answer"].split("\n") if not s.startswith("####")][:-1]
     gold = pb["answer"].split("####")[-1].strip()
     b, cache, _ = m.latent_pass(pb["question"])
-    logits = m.last_inputs @ m.E.T
-    logits[:, special] = -np.inf
-    slots = "|".join(m.tok.decode([int(i)]) for i in logits.argmax(1))
+    slots = "|".join(m.slot_tokens())
     got = m.answer(b, cache)
     print(f"trace {' '.join(steps)!r} · gold {gold} · latent answer {got} {'✓' if correct(got, gold) else '✗'}")
     print(f"  slots {slots}")

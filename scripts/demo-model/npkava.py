@@ -1,7 +1,9 @@
 """A NumPy re-implementation of a kava model directory (Llama-style layers, the latent projection
 and latent mode of method.md §2) for diagnostics that need the model's internals. Used by
-`latent-scale.py` and `kv-offsets.py`; needs `pip install numpy tokenizers`."""
+`latent-scale.py`, `kv-offsets.py`, `digit-cost.py`, `latent-numbers.py` and `latent-readout.py`;
+needs `pip install numpy tokenizers`."""
 import json
+import re
 import struct
 from math import erf
 
@@ -26,6 +28,25 @@ def load_safetensors(path):
 _gelu = np.vectorize(lambda v: 0.5 * v * (1 + erf(v / np.sqrt(2))))
 
 
+def trace_steps(answer, trace="nl"):
+    """The solution's steps in the trace style kava-train trains on: `aug` the `<<…>>` equations,
+    `nl` the sentences with the equations' markup removed (the last step is the caller's to drop)."""
+    body = [s for s in answer.split("\n") if not s.startswith("####")]
+    if trace == "aug":
+        return re.findall(r"<<[^>]*>>", "\n".join(body))
+    return [t for t in (re.sub(r"<<[^>]*>>", "", s).strip() for s in body) if t]
+
+
+def smooth_l1(d):
+    """ρ of L_KV and L_CODI (β = 1), elementwise."""
+    a = np.abs(d)
+    return np.where(a < 1, 0.5 * d * d, a - 0.5)
+
+
+# token_kinds' values
+COPIED, COMPUTED, OTHER = 0, 1, 2
+
+
 class Model:
     def __init__(self, directory):
         d = directory.rstrip("/") + "/"
@@ -47,6 +68,39 @@ class Model:
 
     def encode(self, text):
         return self.tok.encode(text, add_special_tokens=False).ids
+
+    def token_kinds(self, ids, question, probe=False):
+        """Per trace token: COPIED (a digit of a number the question states), COMPUTED (a digit of
+        a number it does not: a step's result, where it is written and where a later step reuses
+        it) or OTHER. Digits are one per token in these vocabularies, so a number is a run of digit
+        tokens. probe: scripts/latent-depth/gen.py traces, where every digit is in the question's
+        link list: COMPUTED is the digit a link leads to (after `>` or `to`, spaces skipped)."""
+        texts = [self.tok.decode([t]).strip() for t in ids]
+        if probe:
+            prev = lambda i: next((texts[j] for j in range(i - 1, -1, -1) if texts[j]), "")
+            return [OTHER if not x.isdigit() else COMPUTED if prev(i) in (">", "o") else COPIED
+                    for i, x in enumerate(texts)]
+        known = set(re.findall(r"\d+", question.replace(",", "")))
+        out, i = [], 0
+        while i < len(ids):
+            if texts[i].isdigit():
+                j = i
+                while j < len(ids) and texts[j].isdigit():
+                    j += 1
+                out += [COPIED if "".join(texts[i:j]) in known else COMPUTED] * (j - i)
+                i = j
+            else:
+                out.append(OTHER)
+                i += 1
+        return out
+
+    def slot_tokens(self):
+        """The nearest vocabulary token of each latent fed in the last Jacobi iteration (top-1 of
+        `z · Eᵀ`, special tokens excluded — what `kava demo --show-latents` lists first), as text."""
+        kv = self.kv
+        logits = self.last_inputs @ self.E.T
+        logits[:, [kv["bot_id"], kv["eot_id"], kv["lat_id"], kv["pad_id"]]] = -np.inf
+        return [self.tok.decode([int(i)]) for i in logits.argmax(1)]
 
     def rms(self, x, w):
         return x / np.sqrt((x * x).mean(-1, keepdims=True) + self.eps) * w

@@ -58,7 +58,6 @@ variant_args() {
     kava-a0m6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6" ;; # L_KV alone with the probe's M = 6
     kava-a0m6t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=6 --set latent.num_iterations=6" ;; # the probe's best shape (M = 6, T = 6) with L_KV alone
     kava-a0m96) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=96" ;; # M ≥ the longest nl trace (95): nothing evicted, every slot matched with its own trace token (offset 0)
-    kava-a0m48) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=48" ;; # M ≥ the median nl trace (44)
     kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
     pccot-m96) echo "pccot --set latent.num_latents=96" ;; # kava-a0m96's ablation: the same latents, no KV loss (α₁ = 1 as pccot's)

@@ -6,7 +6,7 @@ Each problem lists a random permutation of the digits 0-9 as links `a>b` in rand
 where `hops` links (2-5) lead from a start digit. The solution writes one link per line (the nl
 trace; the teacher sees all but the last, method.md §1.2) and `#### answer`.
 
-Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S] [--verbose]
+Usage: gen.py OUT_DIR [--train N] [--test N] [--seed S] [--verbose | --wrapped]
 (--verbose writes each link as `4 to 5`: the same problems, a trace twice as long; --wrapped as
 `so 4>5`: the compact link, the extra tokens before it)
 Writes train.jsonl and the held-out problems split in two halves, test.jsonl and valid.jsonl;
@@ -43,19 +43,21 @@ def main():
     ap.add_argument("--train", type=int, default=20000)
     ap.add_argument("--test", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--verbose", action="store_true", help="each link of the solution in words")
-    ap.add_argument("--wrapped", action="store_true", help="each link compact, with words around it")
+    form = ap.add_mutually_exclusive_group()
+    form.add_argument("--verbose", action="store_true", help="each link of the solution in words (`4 to 5`)")
+    form.add_argument("--wrapped", action="store_true", help="each link compact, a word before it (`so 4>5`)")
     a = ap.parse_args()
+    form = "verbose" if a.verbose else "wrapped" if a.wrapped else "compact"
     rng = random.Random(a.seed)
     held, seen = [], set()
     while len(held) < a.test:
-        p = problem(rng, "verbose" if a.verbose else "wrapped" if a.wrapped else "compact")
+        p = problem(rng, form)
         if p["question"] not in seen:
             seen.add(p["question"])
             held.append(p)
     train = []
     while len(train) < a.train:
-        p = problem(rng, "verbose" if a.verbose else "wrapped" if a.wrapped else "compact")
+        p = problem(rng, form)
         if p["question"] not in seen:
             train.append(p)
     os.makedirs(a.out, exist_ok=True)

@@ -16,8 +16,8 @@
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
 # METHODS ("nocot pccot kava"; also `codi` and the variants of variant_args: kava-t6, pccot-t6,
 # kava-a0, kava-a10, kava-m24, kava-a0m32),
-# GEN_ARGS (extra gen.py flags: --verbose), WARMUP_FROM (the model the warm-up starts from, default
-# the fresh init; e.g. a warm-up of the short traces, to teach it the --verbose ones),
+# WARMUP_FROM (the model the warm-up starts from, default the fresh init; e.g. the warm-up of the
+# compact traces, to teach it the `gen.py --verbose` or `--wrapped` ones written into $WORK/data),
 # JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
 # training run still going then is stopped; run `methods` again to resume it from its checkpoint).
 set -euo pipefail
@@ -70,8 +70,7 @@ train() { # NAME METHOD FROM STEPS [extra args]
 }
 
 phase_prepare() {
-  # shellcheck disable=SC2086 # GEN_ARGS: extra gen.py flags, e.g. --verbose
-  python3 scripts/latent-depth/gen.py "$WORK/data" --train 20000 --test 1000 --seed 1 ${GEN_ARGS:-}
+  python3 scripts/latent-depth/gen.py "$WORK/data" --train 20000 --test 1000 --seed 1
   "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 300 \
     --hidden "${HIDDEN:-64}" --layers "${LAYERS:-2}" --heads 4 --kv-heads 2 \
     --intermediate $(( 3 * ${HIDDEN:-64} )) --max-positions 256 --seed 0
