@@ -60,6 +60,8 @@ variant_args() {
     kava-a0m96) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=96" ;; # M ≥ the longest nl trace (95): nothing evicted, every slot matched with its own trace token (offset 0)
     kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
+    kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
+    pccot-t2) echo "pccot --set latent.num_iterations=2" ;; # kava-t2's and kava-a0t2's ablation: the same latents, no KV loss
     pccot-m96) echo "pccot --set latent.num_latents=96" ;; # kava-a0m96's ablation: the same latents, no KV loss (α₁ = 1 as pccot's)
     kava-a0t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=6" ;; # L_KV alone and T = 6: on the probe T = 6 followed one link more than T = 3
     kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
