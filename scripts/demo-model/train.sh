@@ -24,8 +24,8 @@
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
 # command stops); a stopped run continues from its checkpoint when the phase is run again. `eval`
 # leaves out the rows of methods that were not trained. The model and the traces: HIDDEN (256),
-# LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (nl, or aug: the
-# equations) for every training command — keep the packaged model within 20 MB of f16.
+# LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (aug, demo.toml's:
+# the equations, or nl: sentences) for every training command — keep the packaged model within 20 MB of f16.
 # On one H200, three latent runs (codi, pccot, kava, kava-*) side by side at micro-batch 64 keep
 # ~0.5 s/step; five saturate it (0.87 s/step, 2026-11-29 session 7) — set JOBS accordingly.
 # The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
@@ -49,7 +49,8 @@ CONFIG=scripts/demo-model/demo.toml
 read -r -a METHODS <<< "${METHODS-cot nocot codi pccot kava}"
 read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-emb"
 
-# A recipe variant: NAME -> the method and the overrides it trains with.
+# A recipe variant: NAME -> the method and the overrides it trains with, on top of demo.toml
+# (since 2026-11-30: aug traces, T = 2; the variants of earlier sessions ran on nl traces at T = 3).
 variant_args() {
   case $1 in
     kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁ = 10 (demo.toml has 1)
@@ -61,6 +62,10 @@ variant_args() {
     kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
+    kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
+    kava-t2crop) echo "kava --set latent.num_iterations=2 --set evict.method=\"crop\"" ;; # kava-t2 with method.md §4's crop ablation
+    kava-t2a3) echo "kava --set latent.num_iterations=2 --set loss.alpha_codi=3.0" ;; # kava-t2 with α₁ = 3
+    kava-t2pre) echo "kava --set latent.num_iterations=2 --set loss.kv_pre_rope=true" ;; # kava-t2 with L_KV on the keys before RoPE
     pccot-t2) echo "pccot --set latent.num_iterations=2" ;; # kava-t2's and kava-a0t2's ablation: the same latents, no KV loss
     pccot-m96) echo "pccot --set latent.num_latents=96" ;; # kava-a0m96's ablation: the same latents, no KV loss (α₁ = 1 as pccot's)
     kava-a0t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=6" ;; # L_KV alone and T = 6: on the probe T = 6 followed one link more than T = 3
@@ -99,7 +104,7 @@ train() { # NAME METHOD FROM-MODEL STEPS LR MICRO-BATCH [extra kava-train args]
     --set model=\""$from"\" --set data.train=\""$WORK/data/train.jsonl"\" \
     --set optim.max_steps="$steps" --set optim.lr="$lr" \
     --set optim.micro_batch="$mb" --set optim.effective_batch="$mb" \
-    --set checkpoint.dir=\""$WORK/runs/$name"\" --set data.trace=\""${TRACE:-nl}"\" "$@" >> "$WORK/logs/$name.log" 2>&1
+    --set checkpoint.dir=\""$WORK/runs/$name"\" --set data.trace=\""${TRACE:-aug}"\" "$@" >> "$WORK/logs/$name.log" 2>&1
 }
 
 phase_prepare() {
