@@ -544,4 +544,17 @@ mod tests {
         let err = TrainConfig::from_toml("method = \"codi\"\n", "c.toml").unwrap_err().to_string();
         assert!(err.contains("latent.num_iterations"), "{err}");
     }
+
+    /// `scripts/demo-model/demo.toml` is the recipe of the committed `kava/models/demo`: it must
+    /// parse, and its student must have the shape the embedded model's `kava.json` records.
+    #[test]
+    fn the_demo_recipe_is_valid_and_has_the_embedded_models_shape() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cfg = TrainConfig::from_file(&root.join("scripts/demo-model/demo.toml")).unwrap().with_method(Method::Kava);
+        let json = std::fs::read_to_string(root.join("kava/models/demo/kava.json")).unwrap();
+        let kava: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let field = |name: &str| kava[name].as_u64().unwrap_or_else(|| panic!("kava.json: no {name}")) as usize;
+        assert_eq!((cfg.latent.num_latents, cfg.latent.num_iterations), (field("num_latents"), field("num_iterations")));
+        assert_eq!(cfg.data.trace, Trace::Aug, "the embedded model was trained on equation traces");
+    }
 }

@@ -61,6 +61,7 @@ variant_args() {
     kava-a0m96) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=96" ;; # M ≥ the longest nl trace (95): nothing evicted, every slot matched with its own trace token (offset 0)
     kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
+    kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, the embedded model's recipe of sessions 8-11 (latent 50.8 %)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
     kava-t2crop) echo "kava --set latent.num_iterations=2 --set evict.method=\"crop\"" ;; # kava-t2 with method.md §4's crop ablation
