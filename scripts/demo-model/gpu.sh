@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs ON the lent GPU machine (the device tool; no Rust there): unpacks the CUDA binaries carried
 # in BUNDLE (default .gpu1/bundle.tar.xz; scripts/gpu/pack.sh) once, then runs scripts/demo-model/train.sh PHASE...
+# A bundle of `kava-train` alone (`BINS=kava-train scripts/gpu/pack.sh`, ~23 MB: what fits the
+# device tool's 64 MiB beside a ~29 MB working tree) runs every phase but `iterations`; `package`
+# then brings back the f32 model, to convert here with `kava convert DIR DIR --dtype f16`.
 # with its work directory in /root (kept while the machine stays warm, so phases can span calls)
 # and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
 # after `package`). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.

@@ -61,6 +61,8 @@ variant_args() {
     kava-a0m96) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=96" ;; # M ≥ the longest nl trace (95): nothing evicted, every slot matched with its own trace token (offset 0)
     kava-a0crop) echo "kava --set loss.alpha_codi=0.0 --set evict.method=\"crop\"" ;; # method.md §4's crop ablation: the first M entries, offset 0
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # 5 passes: ≥ 5x fewer than the aug traces' CoT (~28.5)
+    kava-s43) echo "kava --set optim.seed=43" ;; # the embedded model's recipe, another seed: the run-to-run spread
+    nocot-s43) echo "nocot --set optim.seed=43" ;; # No-CoT's recipe, another seed
     kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, the embedded model's recipe of sessions 8-11 (latent 50.8 %)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
@@ -79,6 +81,13 @@ variant_args() {
     kava-emb) echo "kava --set latent.projection_scale=\"embedding\"" ;; # latents at the token embeddings' scale
     *) echo "train.sh: unknown variant $1" >&2; return 1 ;;
   esac
+}
+
+# The mode a run answers in: a variant's method decides (a `nocot-*` variant answers directly).
+mode_of() {
+  local method=$1
+  [ "$1" = kava ] || method=$(variant_args "$1" | cut -d' ' -f1)
+  case $method in cot | nocot) echo "$method" ;; *) echo latent ;; esac
 }
 
 # The kava run that becomes the embedded model: PACKAGE_RUN, else the one `select` picked, else kava.
@@ -193,7 +202,7 @@ phase_eval() {
   local pr r m
   pr=$(package_run)
   local all=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent") rows=()
-  for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || all+=("$m latent"); done
+  for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || all+=("$m $(mode_of "$m")"); done
   for r in "${all[@]}"; do [ -d "$WORK/runs/${r%% *}${SUFFIX:-}/final" ] && rows+=("$r"); done
   for r in "${rows[@]}"; do eval_one $r & done
   wait
@@ -231,7 +240,14 @@ phase_iterations() {
 phase_package() {
   local dest=kava/models/demo
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  "$KAVA" convert "$WORK/runs/$(package_run)${SUFFIX:-}/final" "$dest.tmp" --dtype f16
+  if [ -x "$KAVA" ]; then
+    "$KAVA" convert "$WORK/runs/$(package_run)${SUFFIX:-}/final" "$dest.tmp" --dtype f16
+  else
+    # A kava-train-only bundle (the device tool's 64 MiB): the f32 run as it is, to be converted
+    # where `kava` is: kava convert DIR DIR.f16 --dtype f16 (exact: f16 rounding is deterministic).
+    echo "train.sh package: no $KAVA: packaging the f32 model; convert it to f16 with \`kava convert … --dtype f16\`" >&2
+    cp -r "$WORK/runs/$(package_run)${SUFFIX:-}/final/." "$dest.tmp/"
+  fi
   head -n 16 "$WORK/data/test.txt" > "$dest.tmp/questions.txt"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
   du -sh "$dest"
