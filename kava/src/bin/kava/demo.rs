@@ -101,6 +101,9 @@ pub fn demo(args: DemoArgs<'_>) -> kava::Result<()> {
         let _ = std::io::stdout().flush();
     })?;
     print!("{}", summary(&demo));
+    if let Some(note) = time_note(&demo.totals, latent.config.num_latents, backend) {
+        println!("{note}");
+    }
     Ok(())
 }
 
@@ -162,4 +165,30 @@ fn summary(demo: &Demo) -> String {
         demo.warm_up_ms,
         w = QUESTION_WIDTH
     )
+}
+
+/// Why the wall-time speed-up falls far short of the pass speed-up, when it does (below half of
+/// it): each latent pass computes all M latent positions, a CoT pass one token — on a CPU that is
+/// compute the clock sees; on a GPU a pass costs about the same either way.
+fn time_note(t: &kava::demo::Totals, num_latents: usize, backend: impl std::fmt::Display) -> Option<String> {
+    (t.time_speedup() < 0.5 * t.pass_speedup()).then(|| {
+        format!(
+            "note       on {backend} the time does not follow the passes: each latent pass computes all {num_latents} latents at once, \
+             a CoT pass one token; latent mode saves passes (latency on a GPU, where a pass costs about the same either way), not arithmetic"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_note_appears_only_when_time_lags_far_behind_the_passes() {
+        let t = |cot_ms: f64| kava::demo::Totals { latent_passes: 40, cot_passes: 200, latent_ms: 100.0, cot_ms, ..Default::default() };
+        // 5x fewer passes; 0.9x the time (a 2-core CPU) needs the note, 3.5x (an H200) does not.
+        let note = time_note(&t(90.0), 24, "cpu").expect("0.9x time for 5x passes");
+        assert!(note.starts_with("note       on cpu ") && note.contains("all 24 latents"), "{note}");
+        assert_eq!(time_note(&t(350.0), 24, "cuda"), None);
+    }
 }
