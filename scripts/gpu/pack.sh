@@ -17,6 +17,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/cuda}
 # evict-bench times the eviction kernels, which a fusion build does not use: leave it out then.
 # BINS="kava kava-train" leaves it out anyway: with the repository's docs, the three no longer fit
 # the device tool's 64 MiB beside the working tree (2026-11-29: 25.8 MB tree + 43.1 MB bundle).
+# Since 2026-11-30 (29.1 MB tree) not even the two do: `BINS=kava-train BUNDLE=.gpu3/bundle.tar.xz`
+# (~23 MB) runs every demo-model phase but `iterations` (scripts/demo-model/gpu.sh).
 read -r -a bins <<< "${BINS:-kava kava-train evict-bench}"
 [[ "${FEATURES:-}" == *fusion* ]] && bins=(kava kava-train)
 cargo build --release --locked -p kava -p shaders -p kava-train --features "kava/cuda,shaders/cuda,kava-train/cuda${FEATURES:+,$FEATURES}" "${bins[@]/#/--bin=}"
@@ -26,6 +28,11 @@ strip "$stage"/*
 mkdir -p .gpu1 .gpu2
 BUNDLE=${BUNDLE:-.gpu1/bundle.tar.xz}
 mkdir -p "$(dirname "$BUNDLE")"
+# The bundle's folder stays out of git too, so the device tool does not send it twice.
+case $BUNDLE in
+  /*) ;;
+  */*) d="/${BUNDLE%%/*}/"; grep -qx "$d" .git/info/exclude || echo "$d" >> .git/info/exclude ;;
+esac
 tar -C "$stage" -cf - "${bins[@]}" | xz -T2 --lzma2=preset=6,dict=256MiB > "$BUNDLE"
 rm -rf "$stage"
 ls -l "$BUNDLE"
