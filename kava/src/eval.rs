@@ -204,9 +204,54 @@ impl Summary {
     }
 }
 
+/// One JSON object per item, one line each: what `kava-train eval --predictions` writes, so that
+/// two runs on the same items can be compared problem by problem (a paired test instead of two
+/// independent accuracies). `index` is the item's position in `items`.
+pub fn prediction_lines(solutions: &[Solution], items: &[EvalItem]) -> String {
+    let mut out = String::new();
+    for (index, (sol, item)) in solutions.iter().zip(items).enumerate() {
+        let line = serde_json::json!({
+            "index": index,
+            "mode": sol.mode.to_string(),
+            "gold": item.gold,
+            "answer": sol.answer,
+            "correct": sol.answer.is_some_and(|a| answers_match(a, item.gold)),
+            "steps": item.steps,
+            "forward_passes": sol.stats.forward_passes,
+            "generated_tokens": sol.stats.generated_tokens,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prediction_lines_record_each_problem_in_order_and_agree_with_the_summary() {
+        use crate::solve::{Mode, Solution, Stats};
+        let aug = "A?||<<1+1=2>> <<2*2=4>> #### 4\nB?||<<3-1=2>> #### 2\nC?||<<1+2=3>> #### 3\n";
+        let (items, _) = parse_eval_set(aug, Path::new("x.txt")).unwrap();
+        let sol = |a: Option<f64>, passes| Solution {
+            mode: Mode::Latent,
+            text: String::new(),
+            answer: a,
+            stats: Stats { forward_passes: passes, generated_tokens: passes - 2, ..Stats::default() },
+            latent_tokens: vec![],
+        };
+        let sols = [sol(Some(4.0), 5), sol(Some(7.0), 6), sol(None, 4)];
+        let text = prediction_lines(&sols, &items);
+        let rows: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0], serde_json::json!({"index": 0, "mode": "latent", "gold": 4.0, "answer": 4.0, "correct": true, "steps": 2, "forward_passes": 5, "generated_tokens": 3}));
+        assert_eq!((rows[1]["correct"].as_bool(), rows[1]["answer"].as_f64()), (Some(false), Some(7.0)));
+        assert!(rows[2]["answer"].is_null() && rows[2]["correct"] == false && rows[2]["steps"] == 1);
+        let correct = rows.iter().filter(|r| r["correct"] == true).count();
+        assert_eq!(correct, Summary::of_items(&sols, &items, 1.0).correct);
+    }
 
     #[test]
     fn accuracy_is_broken_down_by_the_gold_solutions_step_count() {

@@ -170,10 +170,15 @@ phase_methods() { train_all "" "$STEPS" warmup; }
 phase_extend() { train_all + "${EXTEND_STEPS:-1000}" self; }
 
 eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended runs)
-  local split=${3:-test} tag=""
+  local split=${3:-test} tag="" preds=()
   [ "$split" = test ] || tag="-$split"
+  # Per-problem records (scripts/demo-model/paired.py compares two runs on the same problems),
+  # where the binary has --predictions (since 2026-11-30).
+  if "$KT" eval --help 2>/dev/null | grep -q -- --predictions; then
+    mkdir -p "$WORK/preds" && preds=(--predictions "$WORK/preds/eval$tag-$1${SUFFIX:-}-$2.jsonl")
+  fi
   "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/$split.txt" --mode "$2" \
-    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1-$2.log" | grep '^kava-train eval'
+    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" "${preds[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1-$2.log" | grep '^kava-train eval'
 }
 
 # The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select.md.

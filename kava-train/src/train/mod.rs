@@ -453,6 +453,17 @@ pub fn evaluate(
     batch: usize,
     max_cot_tokens: usize,
 ) -> Result<kava::eval::Summary, TrainError> {
+    Ok(evaluate_solutions(model, items, mode, batch, max_cot_tokens)?.0)
+}
+
+/// [`evaluate`], with each item's solution (in item order) for a per-problem record.
+pub fn evaluate_solutions(
+    model: &Model,
+    items: &[kava::eval::EvalItem],
+    mode: kava::Mode,
+    batch: usize,
+    max_cot_tokens: usize,
+) -> Result<(kava::eval::Summary, Vec<kava::Solution>), TrainError> {
     let opts = kava::solve::SolveOptions {
         max_cot_tokens,
         ..Default::default()
@@ -463,7 +474,8 @@ pub fn evaluate(
         let qs: Vec<&str> = chunk.iter().map(|i| i.question.as_str()).collect();
         solutions.extend(model.solve_batch(&qs, mode, &opts, &mut |_, _| {})?);
     }
-    Ok(kava::eval::Summary::of_items(&solutions, items, t.elapsed().as_secs_f64()))
+    let summary = kava::eval::Summary::of_items(&solutions, items, t.elapsed().as_secs_f64());
+    Ok((summary, solutions))
 }
 
 /// The RMS of the token-embedding entries over the model's own vocabulary (the rows before the

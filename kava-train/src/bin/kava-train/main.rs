@@ -8,7 +8,7 @@ use kava::load::safetensors::StoreDtype;
 use kava::{Backend, Mode};
 use kava_train::config::{Method, TrainConfig};
 use kava_train::train::run::{run, RunOptions};
-use kava_train::train::{evaluate, Session};
+use kava_train::train::{evaluate_solutions, Session};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +96,10 @@ enum Command {
         max_cot_tokens: usize,
         #[arg(long)]
         backend: Option<Backend>,
+        /// Also write one JSON line per problem and mode (index, mode, gold, answer, correct,
+        /// steps, passes, tokens) to this file, for paired comparisons between runs.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
     },
     /// Merge a checkpoint's adapters into the base model: an HF directory + kava.json.
     Export {
@@ -226,7 +230,15 @@ fn real_main() -> anyhow::Result<()> {
             batch_size,
             max_cot_tokens,
             backend,
+            predictions,
         } => {
+            // Before the evaluation, not after it: a wrong folder must not cost the whole run.
+            if let Some(path) = &predictions {
+                let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                if !dir.is_dir() {
+                    anyhow::bail!("--predictions {}: the folder {} does not exist", path.display(), dir.display());
+                }
+            }
             let (backend, device) = device(backend)?;
             let model_dir = model;
             let model = kava::Model::load(&model_dir, &device)?;
@@ -241,9 +253,11 @@ fn real_main() -> anyhow::Result<()> {
                 );
             }
             let items = &set.items[..limit.unwrap_or(usize::MAX).min(set.items.len())];
+            let mut lines = String::new();
             for m in mode.split(',') {
                 let m: Mode = m.trim().parse()?;
-                let s = evaluate(&model, items, m, batch_size, max_cot_tokens)?;
+                let (s, solutions) = evaluate_solutions(&model, items, m, batch_size, max_cot_tokens)?;
+                lines.push_str(&kava::eval::prediction_lines(&solutions, items));
                 println!(
                     "kava-train eval | {} | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} | {:.3} s/question",
                     model_dir.display(), data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.seconds
@@ -251,6 +265,9 @@ fn real_main() -> anyhow::Result<()> {
                 if let Some(line) = s.by_steps_line() {
                     println!("kava-train eval by steps | mode {m} | {line}");
                 }
+            }
+            if let Some(path) = predictions {
+                kava::api::write_atomic(&path, lines.as_bytes()).map_err(|e| anyhow::anyhow!("--predictions {}: {e}", path.display()))?;
             }
             Ok(())
         }
