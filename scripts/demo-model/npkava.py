@@ -94,11 +94,12 @@ class Model:
                 i += 1
         return out
 
-    def slot_tokens(self):
+    def slot_tokens(self, z=None):
         """The nearest vocabulary token of each latent fed in the last Jacobi iteration (top-1 of
-        `z · Eᵀ`, special tokens excluded — what `kava demo --show-latents` lists first), as text."""
+        `z · Eᵀ`, special tokens excluded — what `kava demo --show-latents` lists first), as text;
+        or of the latents `z` given (e.g. one of `self.iterates`)."""
         kv = self.kv
-        logits = self.last_inputs @ self.E.T
+        logits = (self.last_inputs if z is None else z) @ self.E.T
         logits[:, [kv["bot_id"], kv["eot_id"], kv["lat_id"], kv["pad_id"]]] = -np.inf
         return [self.tok.decode([int(i)]) for i in logits.argmax(1)]
 
@@ -160,7 +161,9 @@ class Model:
     def latent_pass(self, question, trace_init=None, trace_last=None):
         """The init pass and T Jacobi iterations for `question`: returns (b, the cache after
         iteration T, the first latent's z norm). b is the position of <bot>; `self.last_inputs`
-        keeps the M embeddings fed in iteration T (`zᵀ⁻¹`, what `kava --show-latents` shows)."""
+        keeps the M embeddings fed in iteration T (`zᵀ⁻¹`, what `kava --show-latents` shows);
+        `self.iterates` every z: [z⁰ (from the init pass), z¹, …, zᵀ (never fed: what an iteration
+        T + 1 would read)]."""
         kv, M = self.kv, self.M
         ids = self.bos + self.encode(question) + [kv["bot_id"]]
         b = len(ids) - 1
@@ -170,10 +173,12 @@ class Model:
         z_norm = np.linalg.norm(z, axis=1).mean()
         cache = prefix
         self.last_inputs = np.repeat(self.E[[kv["lat_id"]]], M, 0)
+        self.iterates = [z]
         for t in range(self.T):
             self.last_inputs = z  # zᵀ⁻¹ once the loop ends: the latents whose KV the answer reads
             h2, cache = self.forward(z, np.arange(b + 1, b + 1 + M), cache=prefix, trace=trace_last if t == self.T - 1 else None)
             z = np.concatenate([z[:1], self.proj(h2[:-1])])
+            self.iterates.append(z)
         return b, cache, z_norm
 
     def answer(self, b, cache):
