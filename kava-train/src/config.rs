@@ -145,11 +145,25 @@ pub struct LossConfig {
     /// positions eviction kept. Eviction still scores with the post-RoPE keys and queries, and
     /// values are the same either way.
     pub kv_pre_rope: bool,
+    /// L_KV on the K/V of **every** Jacobi iteration 1..T, averaged, instead of iteration T's
+    /// only (method.md §3; off by default — an ablation beyond the paper): the same compressed
+    /// teacher cache is the target of each iteration, so the init pass's latents `z⁰` (read by
+    /// iteration 1) are asked for the trace too. Needs the merged answer pass (it is a no-op at
+    /// T ≤ 1).
+    pub kv_every_iteration: bool,
 }
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { alpha_codi: 10.0, alpha_kv: 1.0, kv_rho: Rho::SmoothL1, layerwise_std: true, kv_layerwise_std: true, kv_pre_rope: false }
+        Self {
+            alpha_codi: 10.0,
+            alpha_kv: 1.0,
+            kv_rho: Rho::SmoothL1,
+            layerwise_std: true,
+            kv_layerwise_std: true,
+            kv_pre_rope: false,
+            kv_every_iteration: false,
+        }
     }
 }
 
@@ -459,6 +473,9 @@ impl TrainConfig {
         }
         if self.method == Method::Codi && self.latent.num_iterations != self.latent.num_latents {
             return bad("latent.num_iterations", format!("must equal num_latents ({}) for codi", self.latent.num_latents));
+        }
+        if self.loss.kv_every_iteration && self.latent.separate_answer_pass {
+            return bad("loss.kv_every_iteration", "needs the merged answer pass (latent.separate_answer_pass = false)".into());
         }
         if self.data.pad_multiple == 0 {
             return bad("data.pad_multiple", "must be at least 1 (1: pad to the longest only)".into());

@@ -337,9 +337,17 @@ pub fn step_loss(
             // Iteration T and the answer in one pass: `zᵀ⁻¹` then `<eot> P A EOS` (see
             // `LatentReasoner::reason_padded_open`). The captures keep the M latent columns and
             // the distillation token.
-            let open = match student_init.take() {
-                Some((cache, q, slots)) => reasoner.open_after_init(model, cache, q, slots),
-                None => reasoner.reason_padded_open(model, &questions, cfg.data.pad_multiple),
+            // `loss.kv_every_iteration`: the K/V of iterations 1..T−1 too (their passes hold
+            // only the M latent columns).
+            let every = plan.kv && cfg.loss.kv_every_iteration;
+            let iteration_capture = Capture {
+                keys_values: every,
+                keys_pre_rope: every && cfg.loss.kv_pre_rope,
+                ..Capture::none()
+            };
+            let (open, earlier) = match student_init.take() {
+                Some((cache, q, slots)) => reasoner.open_after_init_capturing(model, cache, q, slots, &iteration_capture),
+                None => reasoner.reason_padded_open_capturing(model, &questions, cfg.data.pad_multiple, &iteration_capture),
             };
             let b = rows.len();
             let mut cols: Vec<i64> = Vec::new();
@@ -370,8 +378,17 @@ pub fn step_loss(
             let states = plan.codi.then(|| layer_states(&out, &vec![per_row - 1; b]));
             let first_m = |xs: Vec<Tensor<4>>| xs.into_iter().map(|x| x.narrow(2, 0, m)).collect::<Vec<_>>();
             let kv = plan.kv.then(|| {
+                let mut kvs: Vec<_> = earlier
+                    .into_iter()
+                    .filter(|_| every)
+                    .map(|o| {
+                        let keys = if cfg.loss.kv_pre_rope { o.keys_pre_rope } else { o.keys };
+                        (stack_layers(keys), stack_layers(o.values))
+                    })
+                    .collect();
                 let keys = if cfg.loss.kv_pre_rope { out.keys_pre_rope.clone() } else { out.keys.clone() };
-                (stack_layers(first_m(keys)), stack_layers(first_m(out.values.clone())))
+                kvs.push((stack_layers(first_m(keys)), stack_layers(first_m(out.values.clone()))));
+                kvs
             });
             (kv, states)
         } else {
@@ -396,15 +413,24 @@ pub fn step_loss(
             // The student's keys in the same frame as the teacher targets (method.md §3).
             let kv = plan.kv.then(|| {
                 let keys = if cfg.loss.kv_pre_rope { latents.captured.keys_pre_rope } else { latents.captured.keys };
-                (stack_layers(keys), stack_layers(latents.captured.values))
+                vec![(stack_layers(keys), stack_layers(latents.captured.values))]
             });
             (kv, states)
         };
         if let Some(student_states) = student_states {
             codi = codi_loss(&student_states, &teacher_states, cfg.loss.layerwise_std);
         }
-        if let (Some(e), Some((k_s, v_s))) = (evicted, latent_kv) {
-            kv = kv_loss(k_s, v_s, e.k, e.v, e.mask, layers, cfg.loss.kv_rho, cfg.loss.kv_layerwise_std);
+        // One L_KV per captured iteration (iteration T's alone unless `loss.kv_every_iteration`),
+        // averaged: every iteration has the same compressed teacher cache as its target.
+        if let (Some(e), Some(kvs)) = (evicted, latent_kv) {
+            let n = kvs.len();
+            let terms = kvs.into_iter().map(|(k_s, v_s)| {
+                kv_loss(k_s, v_s, e.k.clone(), e.v.clone(), e.mask.clone(), layers, cfg.loss.kv_rho, cfg.loss.kv_layerwise_std)
+            });
+            kv = terms.reduce(|a, b| a + b).expect("iteration T's K/V are always captured");
+            if n > 1 {
+                kv = kv.div_scalar(n as f64);
+            }
         }
     }
 

@@ -127,8 +127,14 @@ impl LatentReasoner {
     /// # Panics
     /// If T = 0 (there is no iteration to merge), a question is empty or `M` is zero.
     pub fn reason_padded_open(&self, model: &Transformer, questions: &[Vec<u32>], multiple: usize) -> OpenLatents {
+        self.reason_padded_open_capturing(model, questions, multiple, &Capture::none()).0
+    }
+
+    /// [`reason_padded_open`](Self::reason_padded_open), with `capture` recorded of each
+    /// iteration 1..T−1 (their passes hold only the M latent columns): one output per iteration.
+    pub fn reason_padded_open_capturing(&self, model: &Transformer, questions: &[Vec<u32>], multiple: usize, capture: &Capture) -> (OpenLatents, Vec<Output>) {
         let (cache, q, _, out) = self.init_pass(model, questions, &Capture::none(), multiple);
-        self.open_after_init(model, cache, q, out.hidden.narrow(1, q, self.config.num_latents))
+        self.open_after_init_capturing(model, cache, q, out.hidden.narrow(1, q, self.config.num_latents), capture)
     }
 
     /// The init pass `[BOS] Q (pad…) <bot> <lat>×M`: returns the cache, `q` (the column of
@@ -175,17 +181,26 @@ impl LatentReasoner {
     /// rows of [`init_rows`](Self::init_rows) (possibly inside a larger batch, further columns
     /// padding): `cache` holds that pass (its prefix is kept), `slots` is `[b, M, c]`, its
     /// final hidden states at columns `q .. q+M`.
-    pub fn open_after_init(&self, model: &Transformer, mut cache: KvCache, q: usize, slots: Tensor<3>) -> OpenLatents {
+    pub fn open_after_init(&self, model: &Transformer, cache: KvCache, q: usize, slots: Tensor<3>) -> OpenLatents {
+        self.open_after_init_capturing(model, cache, q, slots, &Capture::none()).0
+    }
+
+    /// [`open_after_init`](Self::open_after_init), with `capture` recorded of each iteration
+    /// 1..T−1 (one output per iteration, in order; none if T = 1).
+    pub fn open_after_init_capturing(&self, model: &Transformer, mut cache: KvCache, q: usize, slots: Tensor<3>, capture: &Capture) -> (OpenLatents, Vec<Output>) {
         let t_iters = self.config.num_iterations;
         assert!(t_iters >= 1, "open_after_init needs T ≥ 1");
         let prefix_len = q + 1;
         let mut z = self.project(slots);
+        let mut outputs = Vec::with_capacity(t_iters - 1);
         // Each iteration cuts the cache back to the prefix itself; so does the end.
         for _ in 1..t_iters {
-            z = self.iterate(model, &mut cache, prefix_len, z, &Capture::none()).1;
+            let (out, next) = self.iterate(model, &mut cache, prefix_len, z, capture);
+            outputs.push(out);
+            z = next;
         }
         cache.truncate(prefix_len);
-        OpenLatents { cache, prefix_len, inputs: z }
+        (OpenLatents { cache, prefix_len, inputs: z }, outputs)
     }
 
     /// One Jacobi iteration: the cache cut to the prefix, `z` fed in one pass; returns the pass's

@@ -219,6 +219,43 @@ fn every_method_runs_through_the_one_loop_with_its_loss_terms() {
 }
 
 #[test]
+fn kv_on_every_iteration_averages_each_iterations_kv_loss() {
+    // Iteration 1 of a T = 2 student is the last iteration of the same student at T = 1 (same
+    // init pass, same z⁰), so with `loss.kv_every_iteration` the T = 2 term must be the mean of
+    // the two runs' own L_KV; at T = 1 the switch changes nothing.
+    let _rng = kava_tests::rng_lock();
+    let dir = tmp("kv-every-iteration");
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let step = |t: usize, every: bool| {
+        let mut c = tiny_config(Method::Kava, &dir, &train);
+        c.lora.dropout = 0.0;
+        c.latent.num_iterations = t;
+        c.loss.kv_every_iteration = every;
+        c.validate("test").unwrap();
+        Session::new(c, cpu(), examples.clone()).unwrap().train_step().unwrap()
+    };
+    let (t1, t2) = (step(1, false), step(2, false));
+    let (t1_every, t2_every) = (step(1, true), step(2, true));
+    assert_step_terms_close("T = 1, every iteration vs iteration T", &t1_every, &t1);
+    let mean = (t1.kv + t2.kv) / 2.0;
+    assert!((t2_every.kv - mean).abs() <= 1e-4 * mean.abs().max(1.0), "T = 2: {} vs the mean {mean} of {} and {}", t2_every.kv, t1.kv, t2.kv);
+    assert!((t2.kv - t1.kv).abs() > 1e-6, "the two iterations' L_KV must differ for the test to mean anything");
+    assert_terms_close(
+        "T = 2: the other terms do not change",
+        &[("ce_student", t2_every.ce_student, t2.ce_student), ("ce_teacher", t2_every.ce_teacher, t2.ce_teacher), ("codi", t2_every.codi, t2.codi)],
+        1e-4,
+        1e-3,
+    );
+    // With a separate answer pass the iterations are not captured: refused, naming the field.
+    let mut c = tiny_config(Method::Kava, &dir, &train);
+    c.loss.kv_every_iteration = true;
+    c.latent.separate_answer_pass = true;
+    let err = c.validate("run.toml").unwrap_err().to_string();
+    assert!(err.contains("loss.kv_every_iteration") && err.contains("separate_answer_pass"), "{err}");
+}
+
+#[test]
 fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
     let _rng = kava_tests::rng_lock();
     let dir = tmp("pad-multiple");
