@@ -52,6 +52,24 @@ fn cpu() -> Device {
     Backend::Cpu.device().unwrap()
 }
 
+/// A fresh directory `name` with 16 synthetic training problems, and those problems read back.
+fn small_task(name: &str) -> (PathBuf, PathBuf, Vec<kava_train::data::Example>) {
+    let dir = tmp(name);
+    let (train, _) = synth_data(&dir, 16, 4);
+    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    (dir, train, examples)
+}
+
+/// The metrics of one CPU training step of `method` on the tiny fixture, without LoRA dropout
+/// (so that two configurations differ only in what `tweak` changes).
+fn first_step(method: Method, dir: &Path, train: &Path, examples: &[kava_train::data::Example], tweak: impl FnOnce(&mut TrainConfig)) -> kava_train::train::StepMetrics {
+    let mut c = tiny_config(method, dir, train);
+    c.lora.dropout = 0.0;
+    tweak(&mut c);
+    c.validate("test").unwrap();
+    Session::new(c, cpu(), examples.to_vec()).unwrap().train_step().unwrap()
+}
+
 #[test]
 fn a_tiny_model_learns_the_synthetic_task_with_the_cot_preset() {
     let _rng = kava_tests::rng_lock();
@@ -176,9 +194,7 @@ fn a_resumed_run_continues_exactly_like_the_uninterrupted_one() {
 #[test]
 fn every_method_runs_through_the_one_loop_with_its_loss_terms() {
     let _rng = kava_tests::rng_lock();
-    let dir = tmp("methods");
-    let (train, _) = synth_data(&dir, 16, 4);
-    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let (dir, train, examples) = small_task("methods");
     for (backend, device) in devices() {
         for method in Method::ALL {
             if backend != Backend::Cpu && !matches!(method, Method::Kava) {
@@ -224,16 +240,12 @@ fn kv_on_every_iteration_averages_each_iterations_kv_loss() {
     // init pass, same z⁰), so with `loss.kv_every_iteration` the T = 2 term must be the mean of
     // the two runs' own L_KV; at T = 1 the switch changes nothing.
     let _rng = kava_tests::rng_lock();
-    let dir = tmp("kv-every-iteration");
-    let (train, _) = synth_data(&dir, 16, 4);
-    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let (dir, train, examples) = small_task("kv-every-iteration");
     let step = |t: usize, every: bool| {
-        let mut c = tiny_config(Method::Kava, &dir, &train);
-        c.lora.dropout = 0.0;
-        c.latent.num_iterations = t;
-        c.loss.kv_every_iteration = every;
-        c.validate("test").unwrap();
-        Session::new(c, cpu(), examples.clone()).unwrap().train_step().unwrap()
+        first_step(Method::Kava, &dir, &train, &examples, |c| {
+            c.latent.num_iterations = t;
+            c.loss.kv_every_iteration = every;
+        })
     };
     let (t1, t2) = (step(1, false), step(2, false));
     let (t1_every, t2_every) = (step(1, true), step(2, true));
@@ -258,17 +270,10 @@ fn kv_on_every_iteration_averages_each_iterations_kv_loss() {
 #[test]
 fn padding_batches_to_a_multiple_leaves_every_loss_term_unchanged() {
     let _rng = kava_tests::rng_lock();
-    let dir = tmp("pad-multiple");
-    let (train, _) = synth_data(&dir, 16, 4);
-    let examples = kava_train::data::read_aug_text(&train).unwrap().0;
+    let (dir, train, examples) = small_task("pad-multiple");
     for method in Method::ALL {
-        let step = |multiple: usize| {
-            let mut c = tiny_config(method, &dir, &train);
-            c.lora.dropout = 0.0; // the two steps differ only in the padding
-            c.data.pad_multiple = multiple;
-            c.validate("test").unwrap();
-            Session::new(c, cpu(), examples.clone()).unwrap().train_step().unwrap()
-        };
+        // the two steps differ only in the padding
+        let step = |multiple: usize| first_step(method, &dir, &train, &examples, |c| c.data.pad_multiple = multiple);
         let (tight, padded) = (step(1), step(64));
         assert_step_terms_close(&format!("{} padded to 64 vs tight", method.name()), &padded, &tight);
         assert!(padded.loss > 0.0 && padded.loss.is_finite(), "{}: {padded:?}", method.name());
