@@ -16,7 +16,7 @@
 # (default latent-depth-work), WARMUP_STEPS (10000), STEPS (5000), MB (64), LR (1e-3),
 # METHODS ("nocot pccot kava"; also `codi` and the variants of variant_args: kava-t6, pccot-t6,
 # kava-a0, kava-a10, kava-m24, kava-a0m32, kava-kvall, kava-a0kvall, kava-a0kvall-s43, kava-a0t2,
-# kava-a0kvall-t2),
+# kava-a0kvall-t2, kava-kvall-t2),
 # WARMUP_FROM (the model the warm-up starts from, default the fresh init; e.g. the warm-up of the
 # compact traces, to teach it the `gen.py --verbose` or `--wrapped` ones written into $WORK/data),
 # JOBS (parallel training runs, default 3), LAYERS (2), HIDDEN (64), DEADLINE (epoch seconds: a
@@ -51,6 +51,7 @@ variant_args() {
     kava-a0kvall-s43) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true --set optim.seed=43" ;; # kava-a0kvall, another seed
     kava-a0t2) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=2" ;; # L_KV alone at the demo's T = 2
     kava-a0kvall-t2) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true --set latent.num_iterations=2" ;; # the same on every iteration
+    kava-kvall-t2) echo "kava --set loss.kv_every_iteration=true --set latent.num_iterations=2" ;; # α₁ = 1 (probe.toml's), every iteration, T = 2
     kava-a0m32) echo "kava --set loss.alpha_codi=0.0 --set latent.num_latents=32" ;; # M ≥ the longest --verbose trace (28): nothing evicted, no shifted slot
     *) echo "run.sh: unknown method or variant $1" >&2; return 1 ;;
   esac
