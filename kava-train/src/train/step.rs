@@ -378,14 +378,13 @@ pub fn step_loss(
             let states = plan.codi.then(|| layer_states(&out, &vec![per_row - 1; b]));
             let first_m = |xs: Vec<Tensor<4>>| xs.into_iter().map(|x| x.narrow(2, 0, m)).collect::<Vec<_>>();
             let kv = plan.kv.then(|| {
-                let mut kvs: Vec<_> = earlier
-                    .into_iter()
-                    .filter(|_| every)
-                    .map(|o| {
+                let mut kvs = Vec::with_capacity(earlier.len() + 1);
+                if every {
+                    for o in earlier {
                         let keys = if cfg.loss.kv_pre_rope { o.keys_pre_rope } else { o.keys };
-                        (stack_layers(keys), stack_layers(o.values))
-                    })
-                    .collect();
+                        kvs.push((stack_layers(keys), stack_layers(o.values)));
+                    }
+                }
                 let keys = if cfg.loss.kv_pre_rope { out.keys_pre_rope.clone() } else { out.keys.clone() };
                 kvs.push((stack_layers(first_m(keys)), stack_layers(first_m(out.values.clone()))));
                 kvs

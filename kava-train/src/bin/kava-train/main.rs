@@ -257,7 +257,9 @@ fn real_main() -> anyhow::Result<()> {
             for m in mode.split(',') {
                 let m: Mode = m.trim().parse()?;
                 let (s, solutions) = evaluate_solutions(&model, items, m, batch_size, max_cot_tokens)?;
-                lines.push_str(&kava::eval::prediction_lines(&solutions, items));
+                if predictions.is_some() {
+                    lines.push_str(&kava::eval::prediction_lines(&solutions, items));
+                }
                 println!(
                     "kava-train eval | {} | {} | backend {backend} | mode {m} | n {} | accuracy {:.2}% ({}/{}) | passes {:.1} | generated {:.1} | KV entries {:.0} | {:.3} s/question",
                     model_dir.display(), data.display(), s.n, 100.0 * s.accuracy(), s.correct, s.n, s.forward_passes, s.generated_tokens, s.kv_entries, s.seconds
