@@ -65,6 +65,8 @@ variant_args() {
     nocot-s43) echo "nocot --set optim.seed=43" ;; # No-CoT's recipe, another seed
     kava-kvall) echo "kava --set loss.kv_every_iteration=true" ;; # L_KV on every Jacobi iteration (beyond the paper): z⁰ holds nothing today
     kava-a0kvall) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true" ;; # the same with L_KV alone
+    kava-kvall-s43) echo "kava --set loss.kv_every_iteration=true --set optim.seed=43" ;; # kava-kvall, another seed
+    kava-a0kvall-s43) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true --set optim.seed=43" ;; # kava-a0kvall, another seed
     kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, the embedded model's recipe of sessions 8-11 (latent 50.8 %)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
