@@ -62,6 +62,6 @@ export DEADLINE=${DEADLINE:-$(( start + ${CALL_S:-540} ))}
 "${PIPELINE:-scripts/demo-model/train.sh}" "$@"
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
-( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls -d runs/*/metrics.jsonl preds results*.md results*.txt select.md selected 2>/dev/null) )
+( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls -d runs/*/metrics.jsonl preds results*.md results*.txt select*.md selected* 2>/dev/null) )
 [[ " $* " == *" package "* ]] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
 exit $rc

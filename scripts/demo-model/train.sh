@@ -10,16 +10,17 @@
 #            kava and the VARIANTS (kava recipe variants, see variant_args), JOBS at a time
 #   select   every kava run (kava and VARIANTS) in latent mode on the validation set
 #            -> $WORK/select.md; the best becomes PACKAGE_RUN unless that is set
-#   extend   a second stage of EXTEND_STEPS for every method from its own result (runs/<m>+;
-#            eval/package then take SUFFIX=+)
+#   extend   a further stage of EXTEND_STEPS for every method from its own result: runs/<m> ->
+#            runs/<m>+ (eval/select/package then take SUFFIX=+); SUFFIX=++ FROM_SUFFIX=+ a third
+#            stage, runs/<m>+ -> runs/<m>++
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
-#   package  PACKAGE_RUN's final model as f16 into kava/models/demo (+ questions.txt: held-out problems)
-#   iterations  the packaged model in latent mode with T = 0, 1, 2, 3, 6 Jacobi iterations and in
+#   package  PACKAGE_RUN's final model as f16 into kava/models/demo, or PACKAGE_DIR (+ questions.txt: held-out problems)
+#   iterations  the packaged model (or MODEL_DIR) in latent mode with T = 0, 1, 2, 3, 6 Jacobi iterations and in
 #            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
-# directory, default demo-work), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
+# directory, default demo-work), TRAIN_N (training problems, default 50 000), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
 # methods), LR, METHODS (default "cot nocot codi pccot kava"), JOBS, VARIANTS, PACKAGE_RUN,
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
 # command stops); a stopped run continues from its checkpoint when the phase is run again. `eval`
@@ -97,7 +98,7 @@ mode_of() {
 # The kava run that becomes the embedded model: PACKAGE_RUN, else the one `select` picked, else kava.
 package_run() {
   if [ -n "${PACKAGE_RUN:-}" ]; then echo "$PACKAGE_RUN"
-  elif [ -s "$WORK/selected" ]; then cat "$WORK/selected"
+  elif [ -s "$WORK/selected${SUFFIX:-}" ]; then cat "$WORK/selected${SUFFIX:-}"
   else echo kava; fi
 }
 
@@ -123,7 +124,7 @@ train() { # NAME METHOD FROM-MODEL STEPS LR MICRO-BATCH [extra kava-train args]
 
 phase_prepare() {
   mkdir -p "$WORK/logs"
-  "$KT" synth --out "$WORK/data" --train 50000 --test 1000 --seed 1
+  "$KT" synth --out "$WORK/data" --train "${TRAIN_N:-50000}" --test 1000 --seed 1
   # The test stream's first 500 problems are the test set (the same 500 with --test 500); the
   # next 500 are the validation set.
   tail -n +501 "$WORK/data/test.txt" > "$WORK/data/valid.txt"
@@ -152,7 +153,7 @@ train_all() { # SUFFIX STEPS FROM
     [[ " ${METHODS[*]} " == *" $m "* ]] || spec=$(variant_args "$m") || return 1
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
     src="$WORK/runs/warmup/final"
-    [ "$from" = self ] && src="$WORK/runs/$m/final"
+    [ "$from" = self ] && src="$WORK/runs/$m${FROM_SUFFIX:-}/final"
     local resume=()
     [ -e "$WORK/runs/$m$suffix/latest" ] && resume=(--resume)
     # shellcheck disable=SC2086 # spec is "METHOD [--set k=v]..."
@@ -169,9 +170,10 @@ train_all() { # SUFFIX STEPS FROM
 
 phase_methods() { train_all "" "$STEPS" warmup; }
 
-# A second stage with the same budget for every method: each continues from its own final model
-# for EXTEND_STEPS more steps (a fresh warm-up + cosine schedule) into runs/<method>+.
-phase_extend() { train_all + "${EXTEND_STEPS:-1000}" self; }
+# A further stage with the same budget for every method: each continues from its own final model
+# runs/<method>FROM_SUFFIX (default: the first stage's) for EXTEND_STEPS more steps (a fresh
+# warm-up + cosine schedule) into runs/<method>SUFFIX (default +).
+phase_extend() { train_all "${SUFFIX:-+}" "${EXTEND_STEPS:-1000}" self; }
 
 eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended runs)
   local split=${3:-test} tag="" preds=()
@@ -182,10 +184,10 @@ eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended r
     mkdir -p "$WORK/preds" && preds=(--predictions "$WORK/preds/eval$tag-$1${SUFFIX:-}-$2.jsonl")
   fi
   "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/$split.txt" --mode "$2" \
-    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" "${preds[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1-$2.log" | grep '^kava-train eval'
+    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" "${preds[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1${SUFFIX:-}-$2.log" | grep '^kava-train eval'
 }
 
-# The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select.md.
+# The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select${SUFFIX:-}.md.
 phase_select() {
   mkdir -p "$WORK/logs"
   local m runs=()
@@ -198,12 +200,12 @@ phase_select() {
   for m in "${runs[@]}"; do eval_one "$m" latent valid & done
   wait
   for m in "${runs[@]}"; do
-    sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$WORK/logs/eval-valid-$m-latent.log"
-  done | { echo "| kava run | validation accuracy (latent) | forward passes |"; echo "|---|---|---|"; cat; } > "$WORK/select.md"
+    sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$WORK/logs/eval-valid-$m${SUFFIX:-}-latent.log"
+  done | { echo "| kava run | validation accuracy (latent) | forward passes |"; echo "|---|---|---|"; cat; } > "$WORK/select${SUFFIX:-}.md"
   # The best validation accuracy wins; a tie keeps the earlier run (kava's defaults first).
-  sed -n 's/^| \([a-z0-9-]*\) | \([0-9.]*\)%.*/\2 \1/p' "$WORK/select.md" | sort -s -k1,1 -rn | head -1 | cut -d' ' -f2 > "$WORK/selected"
-  cat "$WORK/select.md"
-  echo "selected: $(cat "$WORK/selected")"
+  sed -n 's/^| \([a-z0-9-]*\) | \([0-9.]*\)%.*/\2 \1/p' "$WORK/select${SUFFIX:-}.md" | sort -s -k1,1 -rn | head -1 | cut -d' ' -f2 > "$WORK/selected${SUFFIX:-}"
+  cat "$WORK/select${SUFFIX:-}.md"
+  echo "selected: $(cat "$WORK/selected${SUFFIX:-}")"
 }
 
 phase_eval() {
@@ -220,14 +222,14 @@ phase_eval() {
     echo "|---|---|---|---|---|---|"
     for r in "${rows[@]}"; do
       set -- $r
-      sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$WORK/logs/eval-$1-$2.log"
+      sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$WORK/logs/eval-$1${SUFFIX:-}-$2.log"
     done
     echo
     echo "Accuracy by the gold solution's number of steps:"
     echo
     for r in "${rows[@]}"; do
       set -- $r
-      sed -n 's/^kava-train eval by steps | mode \([a-z]*\) | \(.*\)/* '"$1"', \1: \2/p' "$WORK/logs/eval-$1-$2.log"
+      sed -n 's/^kava-train eval by steps | mode \([a-z]*\) | \(.*\)/* '"$1"', \1: \2/p' "$WORK/logs/eval-$1${SUFFIX:-}-$2.log"
     done
   } > "$WORK/results${SUFFIX:-}.md"
   cat "$WORK/results${SUFFIX:-}.md"
@@ -238,16 +240,16 @@ phase_eval() {
 phase_iterations() {
   local t
   for t in 0 1 2 3 6; do
-    "$KAVA" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode latent --iterations "$t" \
+    "$KAVA" eval --model "${MODEL_DIR:-kava/models/demo}" --data "$WORK/data/test.txt" --mode latent --iterations "$t" \
       --limit "$EVAL_N" --batch-size 32 "${BACKEND_ARG[@]}" 2>&1 | grep '^kava eval'
   done
   # The same model's CoT mode, for the accuracy by step count next to the latent one.
-  "$KT" eval --model kava/models/demo --data "$WORK/data/test.txt" --mode cot --limit "$EVAL_N" \
+  "$KT" eval --model "${MODEL_DIR:-kava/models/demo}" --data "$WORK/data/test.txt" --mode cot --limit "$EVAL_N" \
     --batch-size 64 "${BACKEND_ARG[@]}" 2>&1 | grep '^kava-train eval'
 }
 
 phase_package() {
-  local dest=kava/models/demo
+  local dest=${PACKAGE_DIR:-kava/models/demo}
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
   if [ -x "$KAVA" ]; then
     "$KAVA" convert "$WORK/runs/$(package_run)${SUFFIX:-}/final" "$dest.tmp" --dtype f16
@@ -262,7 +264,7 @@ phase_package() {
   du -sh "$dest"
 }
 
-[ $# -gt 0 ] || { sed -n '2,31p' "$0"; exit 2; }
+[ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
     for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done

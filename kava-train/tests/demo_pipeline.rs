@@ -1,0 +1,85 @@
+//! `scripts/demo-model/train.sh` — the script that reproduces the embedded demo model — end to end
+//! with this build's `kava-train` on a tiny model (a 32-wide layer, a few steps per stage, on the
+//! CPU): every phase runs, the later training stages start from the stage before, and each stage's
+//! evaluation logs, tables and packaged model land where the next phase and the device scripts look.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs train.sh PHASES with the tiny settings, SUFFIX / FROM_SUFFIX as given; returns its stdout.
+fn train_sh(work: &Path, package: &Path, stage: &[(&str, &str)], phases: &[&str]) -> String {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root().join("scripts/demo-model/train.sh")).args(phases);
+    let tiny = [
+        ("KAVA_TRAIN", env!("CARGO_BIN_EXE_kava-train")),
+        ("BACKEND", "cpu"),
+        ("TRAIN_N", "300"),
+        ("HIDDEN", "32"),
+        ("LAYERS", "1"),
+        ("HEADS", "2"),
+        ("KV_HEADS", "1"),
+        ("INTERMEDIATE", "64"),
+        ("WARMUP_STEPS", "2"),
+        ("WARMUP_MB", "4"),
+        ("STEPS", "2"),
+        ("EXTEND_STEPS", "2"),
+        ("MB", "4"),
+        ("EVAL_N", "6"),
+        ("METHODS", "nocot kava"),
+        ("VARIANTS", "kava-t3"),
+        ("JOBS", "2"),
+    ];
+    cmd.envs(tiny).env("WORK", work).env("PACKAGE_DIR", package).env_remove("SUFFIX").env_remove("FROM_SUFFIX");
+    cmd.env("KAVA", "/nonexistent/kava").env_remove("DEADLINE").env_remove("PACKAGE_RUN").envs(stage.iter().copied());
+    let out = cmd.output().expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "train.sh {phases:?} {stage:?}:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn read(path: PathBuf) -> String {
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_before() {
+    let dir = std::env::temp_dir().join(format!("kava-demo-pipeline-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (work, package) = (dir.join("work"), dir.join("model"));
+    train_sh(&work, &package, &[], &["prepare", "warmup", "methods", "select", "eval"]);
+    train_sh(&work, &package, &[("SUFFIX", "+")], &["extend", "select", "eval"]);
+    train_sh(&work, &package, &[("SUFFIX", "++"), ("FROM_SUFFIX", "+")], &["extend", "select", "eval", "package"]);
+
+    for (suffix, from) in [("", "runs/warmup/final"), ("+", "runs/kava/final"), ("++", "runs/kava+/final")] {
+        // Each stage's run was trained from the model named (its config records where it started).
+        let config = read(work.join(format!("runs/kava{suffix}/config.toml")));
+        assert!(config.contains(&format!("{}\"", work.join(from).display())), "kava{suffix} did not start from {from}:\n{config}");
+        // Each stage keeps its own evaluation logs and table: a later stage does not overwrite them.
+        let log = read(work.join(format!("logs/eval-kava{suffix}-latent.log")));
+        assert!(log.contains(&format!("runs/kava{suffix}/final |")), "eval-kava{suffix}-latent.log: {log}");
+        let results = read(work.join(format!("results{suffix}.md")));
+        for row in ["| kava | latent |", "| kava | cot |", "| nocot | nocot |", "| kava-t3 | latent |"] {
+            assert!(results.contains(row), "results{suffix}.md lacks {row}:\n{results}");
+        }
+        let select = read(work.join(format!("select{suffix}.md")));
+        assert!(select.contains("| kava |") && select.contains("| kava-t3 |"), "select{suffix}.md:\n{select}");
+        assert!(work.join(format!("preds/eval-kava{suffix}-latent.jsonl")).is_file());
+    }
+    // `package` takes the run `select` picked in the stage SUFFIX names, to PACKAGE_DIR (as f32:
+    // KAVA names no binary here, so there is no `kava convert`).
+    let selected = read(work.join("selected++"));
+    assert!(["kava", "kava-t3"].contains(&selected.trim()), "selected++: {selected}");
+    for file in ["config.json", "tokenizer.json", "kava.json"] {
+        assert!(package.join(file).is_file(), "{file} not packaged");
+    }
+    assert_eq!(read(package.join("questions.txt")).lines().count(), 16);
+    let packaged = std::fs::read(package.join("model.safetensors")).unwrap();
+    let run = std::fs::read(work.join(format!("runs/{}++/final/model.safetensors", selected.trim()))).unwrap();
+    assert!(packaged == run, "the packaged model is not runs/{}++/final's", selected.trim());
+    std::fs::remove_dir_all(&dir).ok();
+}
