@@ -6,7 +6,7 @@
 # then brings back the f32 model, to convert here with `kava convert DIR DIR --dtype f16`.
 # with its work directory in /root (kept while the machine stays warm, so phases can span calls)
 # and brings back, under $OUT, one archive of the logs, metrics and results (+ the packaged model
-# after `package`). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.
+# after `package`, in parts of 12 MiB). Device calls used for the committed model: docs/results/demo-model-2026-11-29/README.md.
 #   gpu.sh PHASE...          in this call; training stops CALL_S (default 540) seconds after the
 #                            start, or at DEADLINE (epoch seconds) if that is set
 #   gpu.sh start PHASE...    the same in a new process session that outlives the call (it runs
@@ -63,5 +63,10 @@ export DEADLINE=${DEADLINE:-$(( start + ${CALL_S:-540} ))}
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
 ( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls -d runs/*/metrics.jsonl preds results*.md results*.txt select*.md selected* 2>/dev/null) )
-[[ " $* " == *" package "* ]] && tar -czf "$OUT/demo-model.tgz" -C kava/models demo
+# The packaged model in parts of 12 MiB: the device tool brings back files of at most 16 MiB, and
+# the f32 model of a kava-train-only bundle (~20 MB) does not compress below that. Here:
+# cat demo-model.tar.xz.part-* | xz -dc | tar -xf -
+if [[ " $* " == *" package "* ]]; then
+  tar -cf - -C kava/models demo | xz -T0 -6 | split -b 12M - "$OUT/demo-model.tar.xz.part-"
+fi
 exit $rc
