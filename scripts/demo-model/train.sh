@@ -175,16 +175,23 @@ phase_methods() { train_all "" "$STEPS" warmup; }
 # warm-up + cosine schedule) into runs/<method>SUFFIX (default +).
 phase_extend() { train_all "${SUFFIX:-+}" "${EXTEND_STEPS:-1000}" self; }
 
+# Where eval_one writes the evaluation of run NAME (of the stage SUFFIX names) in MODE on SPLIT:
+# one name for the writer and the readers (select, eval). EXT: log or jsonl (its predictions).
+eval_file() { # DIR NAME MODE [SPLIT: test|valid] [EXT]
+  local tag=""
+  [ "${4:-test}" = test ] || tag="-$4"
+  echo "$WORK/$1/eval$tag-$2${SUFFIX:-}-$3.${5:-log}"
+}
+
 eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended runs)
-  local split=${3:-test} tag="" preds=()
-  [ "$split" = test ] || tag="-$split"
+  local split=${3:-test} preds=()
   # Per-problem records (scripts/demo-model/paired.py compares two runs on the same problems),
   # where the binary has --predictions (since 2026-11-30).
   if "$KT" eval --help 2>/dev/null | grep -q -- --predictions; then
-    mkdir -p "$WORK/preds" && preds=(--predictions "$WORK/preds/eval$tag-$1${SUFFIX:-}-$2.jsonl")
+    mkdir -p "$WORK/preds" && preds=(--predictions "$(eval_file preds "$1" "$2" "$split" jsonl)")
   fi
   "$KT" eval --model "$WORK/runs/$1${SUFFIX:-}/final" --data "$WORK/data/$split.txt" --mode "$2" \
-    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" "${preds[@]}" 2>&1 | tee "$WORK/logs/eval$tag-$1${SUFFIX:-}-$2.log" | grep '^kava-train eval'
+    --limit "$EVAL_N" --batch-size 64 "${BACKEND_ARG[@]}" "${preds[@]}" 2>&1 | tee "$(eval_file logs "$1" "$2" "$split")" | grep '^kava-train eval'
 }
 
 # The validation set picks the kava recipe: each kava run in latent mode -> $WORK/select${SUFFIX:-}.md.
@@ -200,7 +207,7 @@ phase_select() {
   for m in "${runs[@]}"; do eval_one "$m" latent valid & done
   wait
   for m in "${runs[@]}"; do
-    sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$WORK/logs/eval-valid-$m${SUFFIX:-}-latent.log"
+    sed -n 's/.*accuracy \([0-9.]*%\).*passes \([0-9.]*\).*/| '"$m"' | \1 | \2 |/p' "$(eval_file logs "$m" latent valid)"
   done | { echo "| kava run | validation accuracy (latent) | forward passes |"; echo "|---|---|---|"; cat; } > "$WORK/select${SUFFIX:-}.md"
   # The best validation accuracy wins; a tie keeps the earlier run (kava's defaults first).
   sed -n 's/^| \([a-z0-9-]*\) | \([0-9.]*\)%.*/\2 \1/p' "$WORK/select${SUFFIX:-}.md" | sort -s -k1,1 -rn | head -1 | cut -d' ' -f2 > "$WORK/selected${SUFFIX:-}"
@@ -222,14 +229,14 @@ phase_eval() {
     echo "|---|---|---|---|---|---|"
     for r in "${rows[@]}"; do
       set -- $r
-      sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$WORK/logs/eval-$1${SUFFIX:-}-$2.log"
+      sed -n 's/.*mode \([a-z]*\) | n \([0-9]*\) | accuracy \([0-9.]*%\) ([0-9/]*) | passes \([0-9.]*\) | generated \([0-9.]*\) | KV entries [0-9.]* | \([0-9.]*\) s.*/| '"$1"' | \1 | \3 (n \2) | \4 | \5 | \6 |/p' "$(eval_file logs "$1" "$2")"
     done
     echo
     echo "Accuracy by the gold solution's number of steps:"
     echo
     for r in "${rows[@]}"; do
       set -- $r
-      sed -n 's/^kava-train eval by steps | mode \([a-z]*\) | \(.*\)/* '"$1"', \1: \2/p' "$WORK/logs/eval-$1${SUFFIX:-}-$2.log"
+      sed -n 's/^kava-train eval by steps | mode \([a-z]*\) | \(.*\)/* '"$1"', \1: \2/p' "$(eval_file logs "$1" "$2")"
     done
   } > "$WORK/results${SUFFIX:-}.md"
   cat "$WORK/results${SUFFIX:-}.md"
