@@ -60,8 +60,10 @@ fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_bef
         let config = read(work.join(format!("runs/kava{suffix}/config.toml")));
         assert!(config.contains(&format!("{}\"", work.join(from).display())), "kava{suffix} did not start from {from}:\n{config}");
         // Each stage keeps its own evaluation logs and table: a later stage does not overwrite them.
-        let log = read(work.join(format!("logs/eval-kava{suffix}-latent.log")));
-        assert!(log.contains(&format!("runs/kava{suffix}/final |")), "eval-kava{suffix}-latent.log: {log}");
+        for name in ["eval", "eval-valid"] {
+            let log = read(work.join(format!("logs/{name}-kava{suffix}-latent.log")));
+            assert!(log.contains(&format!("runs/kava{suffix}/final |")), "{name}-kava{suffix}-latent.log: {log}");
+        }
         let results = read(work.join(format!("results{suffix}.md")));
         for row in ["| kava | latent |", "| kava | cot |", "| nocot | nocot |", "| kava-t3 | latent |"] {
             assert!(results.contains(row), "results{suffix}.md lacks {row}:\n{results}");
