@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh machine: installs what the tests need, then runs them.
 #   - Mesa's lavapipe Vulkan driver, so the wgpu parity tests run without a GPU.
+#   - python3, for the test of scripts/demo-model/paired.py (kava-train/tests/paired_script.rs).
 #   - for the browser test (scripts/test-web.sh): trunk, wasm-bindgen-cli, Debian's chromium and
 #     the npm package playwright-core, each only when missing.
 # Set KAVA_SKIP_WGPU=1 to test on the CPU backend only; KAVA_SKIP_WEB=1 skips the browser test
@@ -12,6 +13,11 @@ if [ "${KAVA_SKIP_WGPU:-0}" != 1 ] && ! ls /usr/share/vulkan/icd.d/lvp_icd*.json
   echo "test.sh: installing the lavapipe Vulkan driver (mesa-vulkan-drivers)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+fi
+if ! command -v python3 >/dev/null; then
+  echo "test.sh: installing python3"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 >/dev/null
 fi
 # wgpu warns without it; harmless, but keep the log clean.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"

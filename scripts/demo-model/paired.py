@@ -18,9 +18,11 @@ def load(spec):
     path, _, mode = spec.partition(":")
     rows = {}
     try:
-        lines = open(path).read().splitlines()
+        lines = open(path, encoding="utf-8").read().splitlines()
     except OSError as e:
         sys.exit(f"paired.py: {path}: {e.strerror}")
+    except UnicodeDecodeError as e:
+        sys.exit(f"paired.py: {path}: not UTF-8 text (byte {e.start}); expected the JSON lines of `kava-train eval --predictions`")
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue

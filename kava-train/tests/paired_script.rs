@@ -1,0 +1,55 @@
+//! `scripts/demo-model/paired.py` — the paired test (McNemar exact) behind the demo model's "latent
+//! beats No-CoT" — on prediction files of the shape `kava-train eval --predictions` writes: its
+//! counts, difference and p-value, and a clear error (no Python traceback) on bad input.
+#![cfg(unix)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn paired(a: &Path, b: &Path) -> Output {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo-model/paired.py");
+    Command::new("python3").arg(script).arg(a).arg(b).output().expect("python3 (scripts/test.sh installs it)")
+}
+
+/// One record per problem, as `kava-train eval --predictions` writes them.
+fn preds(path: &Path, mode: &str, correct: &[bool]) {
+    let lines: Vec<String> = correct
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!(r#"{{"answer":1.0,"correct":{c},"forward_passes":5,"generated_tokens":3,"gold":1.0,"index":{i},"mode":"{mode}","steps":2}}"#))
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+#[test]
+fn paired_counts_the_discordant_problems_and_tests_them_exactly() {
+    let dir = std::env::temp_dir().join(format!("kava-paired-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    // 10 problems: both right on 4, only A on 3, only B on 1, neither on 2.
+    let t = true;
+    let f = false;
+    preds(&a, "latent", &[t, t, t, t, t, t, t, f, f, f]);
+    preds(&b, "nocot", &[t, t, t, t, f, f, f, t, f, f]);
+    let out = paired(&a, &b);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(": 7/10 = 70.0 %") && stdout.contains(": 5/10 = 50.0 %"), "{stdout}");
+    assert!(stdout.contains("only A right: 3 · only B right: 1 · both: 4 · neither: 2"), "{stdout}");
+    assert!(stdout.contains("A - B = +20.0 points"), "{stdout}");
+    // Two-sided exact binomial on 4 discordant pairs, 1 against: 2 · (1 + 4) / 16.
+    assert!(stdout.contains("McNemar exact two-sided p = 0.625"), "{stdout}");
+
+    // Bad input: the file and the line named, exit status 1, no traceback.
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(&bad, "{\"index\":0,\"mode\":\"latent\",\"correct\":true}\nnot json\n").unwrap();
+    let binary = dir.join("model.bin");
+    std::fs::write(&binary, [0xfdu8, 0x37, 0x7a, 0x58, 0x5a, 0x00]).unwrap();
+    for (file, says) in [(&bad, "line 2: not a prediction record"), (&binary, "not UTF-8 text")] {
+        let out = paired(&a, file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&format!("{}: {says}", file.display())) && !stderr.contains("Traceback"), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
