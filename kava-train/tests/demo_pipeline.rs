@@ -51,8 +51,10 @@ fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_bef
     let dir = std::env::temp_dir().join(format!("kava-demo-pipeline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (work, package) = (dir.join("work"), dir.join("model"));
-    train_sh(&work, &package, &[], &["prepare", "warmup", "methods", "select", "eval"]);
-    train_sh(&work, &package, &[("SUFFIX", "+")], &["extend", "select", "eval"]);
+    // `all`: the committed recipe, two stages, the second one packaged.
+    let all = train_sh(&work, &package, &[], &["all"]);
+    assert!(all.contains("### package (SUFFIX=+)"), "`all` did not package the second stage:\n{all}");
+    assert_packaged(&work, &package, "+");
     train_sh(&work, &package, &[("SUFFIX", "++"), ("FROM_SUFFIX", "+")], &["extend", "select", "eval", "package"]);
 
     for (suffix, from) in [("", "runs/warmup/final"), ("+", "runs/kava/final"), ("++", "runs/kava+/final")] {
@@ -72,16 +74,21 @@ fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_bef
         assert!(select.contains("| kava |") && select.contains("| kava-t3 |"), "select{suffix}.md:\n{select}");
         assert!(work.join(format!("preds/eval-kava{suffix}-latent.jsonl")).is_file());
     }
-    // `package` takes the run `select` picked in the stage SUFFIX names, to PACKAGE_DIR (as f32:
-    // KAVA names no binary here, so there is no `kava convert`).
-    let selected = read(work.join("selected++"));
-    assert!(["kava", "kava-t3"].contains(&selected.trim()), "selected++: {selected}");
+    assert_packaged(&work, &package, "++");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `package` took the run `select` picked in the stage SUFFIX names, to PACKAGE_DIR (as f32: KAVA
+/// names no binary here, so there is no `kava convert`).
+fn assert_packaged(work: &Path, package: &Path, suffix: &str) {
+    let selected = read(work.join(format!("selected{suffix}")));
+    let selected = selected.trim();
+    assert!(["kava", "kava-t3"].contains(&selected), "selected{suffix}: {selected}");
     for file in ["config.json", "tokenizer.json", "kava.json"] {
         assert!(package.join(file).is_file(), "{file} not packaged");
     }
     assert_eq!(read(package.join("questions.txt")).lines().count(), 16);
     let packaged = std::fs::read(package.join("model.safetensors")).unwrap();
-    let run = std::fs::read(work.join(format!("runs/{}++/final/model.safetensors", selected.trim()))).unwrap();
-    assert!(packaged == run, "the packaged model is not runs/{}++/final's", selected.trim());
-    std::fs::remove_dir_all(&dir).ok();
+    let run = std::fs::read(work.join(format!("runs/{selected}{suffix}/final/model.safetensors"))).unwrap();
+    assert!(packaged == run, "the packaged model is not runs/{selected}{suffix}/final's");
 }

@@ -6,22 +6,25 @@
 #            among recipe variants) and a scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
 #            digits one per token; 256 wide, 6 layers, ~5 M parameters)
 #   warmup   `cot` from scratch (full fine-tuning): the model learns the language and the steps
-#   methods  from the warm-up, the same budget (STEPS × MB) for each of cot, nocot, codi, pccot,
-#            kava and the VARIANTS (kava recipe variants, see variant_args), JOBS at a time
+#   methods  from the warm-up, the same budget (STEPS × MB) for each of cot, nocot, codi, kava and
+#            the VARIANTS (default pccot-t2: kava's ablation; see variant_args), JOBS at a time
 #   select   every kava run (kava and VARIANTS) in latent mode on the validation set
 #            -> $WORK/select.md; the best becomes PACKAGE_RUN unless that is set
 #   extend   a further stage of EXTEND_STEPS for every method from its own result: runs/<m> ->
 #            runs/<m>+ (eval/select/package then take SUFFIX=+); SUFFIX=++ FROM_SUFFIX=+ a third
-#            stage, runs/<m>+ -> runs/<m>++
+#            stage, runs/<m>+ -> runs/<m>++. The embedded model is a second stage's: `all` runs it
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
 #   package  PACKAGE_RUN's final model as f16 into kava/models/demo, or PACKAGE_DIR (+ questions.txt: held-out problems)
 #   iterations  the packaged model (or MODEL_DIR) in latent mode with T = 0, 1, 2, 3, 6 Jacobi iterations and in
 #            CoT mode, each with its accuracy by the number of reasoning steps
-# Usage: scripts/demo-model/train.sh PHASE... (or `all`). Environment: KAVA_TRAIN / KAVA (the
+# Usage: scripts/demo-model/train.sh PHASE... or `all` — the committed model's recipe: prepare warmup
+# methods select eval, then with SUFFIX=+ extend select eval package (EXTEND_STEPS=0: one stage
+# only, packaged from it). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
 # directory, default demo-work), TRAIN_N (training problems, default 50 000), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
-# methods), LR, METHODS (default "cot nocot codi pccot kava"), JOBS, VARIANTS, PACKAGE_RUN,
+# methods), LR (1e-3), EXTEND_STEPS (1 500), METHODS (default "cot nocot codi kava"), JOBS,
+# VARIANTS (default pccot-t2), PACKAGE_RUN,
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
 # command stops); a stopped run continues from its checkpoint when the phase is run again. `eval`
 # leaves out the rows of methods that were not trained. The model and the traces: HIDDEN (256),
@@ -40,15 +43,17 @@ WARMUP_MB=${WARMUP_MB:-64}
 WARMUP_LR=${WARMUP_LR:-1e-3}
 STEPS=${STEPS:-1500}
 MB=${MB:-64}
-LR=${LR:-5e-4}
+LR=${LR:-1e-3}
+EXTEND_STEPS=${EXTEND_STEPS:-1500}
 JOBS=${JOBS:-5}
 EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
 [ -n "${BACKEND:-}" ] && BACKEND_ARG=(--backend "$BACKEND")
 CONFIG=scripts/demo-model/demo.toml
 # METHODS="" (set and empty) trains none of them: the VARIANTS only.
-read -r -a METHODS <<< "${METHODS-cot nocot codi pccot kava}"
-read -r -a VARIANT_LIST <<< "${VARIANTS:-}"  # e.g. VARIANTS="kava-a1 kava-emb"
+read -r -a METHODS <<< "${METHODS-cot nocot codi kava}"
+# VARIANTS="" (set and empty): none.
+read -r -a VARIANT_LIST <<< "${VARIANTS-pccot-t2}"  # e.g. VARIANTS="kava-a1 kava-emb"
 
 # A recipe variant: NAME -> the method and the overrides it trains with, on top of demo.toml
 # (since 2026-11-30: aug traces, T = 2; the variants of earlier sessions ran on nl traces at T = 3).
@@ -173,7 +178,7 @@ phase_methods() { train_all "" "$STEPS" warmup; }
 # A further stage with the same budget for every method: each continues from its own final model
 # runs/<method>FROM_SUFFIX (default: the first stage's) for EXTEND_STEPS more steps (a fresh
 # warm-up + cosine schedule) into runs/<method>SUFFIX (default +).
-phase_extend() { train_all "${SUFFIX:-+}" "${EXTEND_STEPS:-1000}" self; }
+phase_extend() { train_all "${SUFFIX:-+}" "$EXTEND_STEPS" self; }
 
 # Where eval_one writes the evaluation of run NAME (of the stage SUFFIX names) in MODE on SPLIT:
 # one name for the writer and the readers (select, eval). EXT: log or jsonl (its predictions).
@@ -274,7 +279,14 @@ phase_package() {
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
-    for q in prepare warmup methods select eval package; do echo "### $q"; "phase_$q"; done
+    # The first stage (evaluated: the 1× rows), then the second, which is packaged.
+    unset SUFFIX FROM_SUFFIX
+    stage1=(prepare warmup methods select eval) stage2=(extend select eval package)
+    [ "$EXTEND_STEPS" -gt 0 ] || { stage1+=(package); stage2=(); }
+    for q in "${stage1[@]}"; do echo "### $q"; "phase_$q"; done
+    SUFFIX=+
+    for q in "${stage2[@]}"; do echo "### $q (SUFFIX=+)"; "phase_$q"; done
+    unset SUFFIX
   else
     echo "### $p"; "phase_$p"
   fi
