@@ -66,25 +66,29 @@ fn std_of<const D: usize>(x: Tensor<D>, w: Option<Tensor<D>>) -> Tensor<1> {
 ///
 /// `student[ℓ]`, `teacher[ℓ]`: `[b, c]`, the decoder-layer outputs at the distillation token (the
 /// last layer post-norm). σ_ℓ is the std of the teacher's layer-ℓ vectors over the batch, or one
-/// std over all layers when `layerwise_std` is off.
+/// std over all layers when `layerwise_std` is off. All layers in one `[L, b, c]` tensor: a fixed
+/// number of launches whatever L (a per-layer loop cost ~20 per layer, twice with the backward).
 ///
 /// # Panics
-/// If the two lists differ in length or are empty.
+/// If the two lists differ in length or are empty, or a layer's shape is not the first's.
 pub fn codi_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], layerwise_std: bool) -> Tensor<1> {
     assert!(!student.is_empty() && student.len() == teacher.len(), "one student and one teacher state per layer");
-    let teacher: Vec<Tensor<2>> = teacher.iter().map(|t| t.clone().detach()).collect();
-    let global = (!layerwise_std).then(|| std_of(Tensor::cat(teacher.clone(), 0), None));
-    let layers = student.len() as f64;
-    let mut total: Option<Tensor<1>> = None;
-    for (s, t) in student.iter().zip(&teacher) {
-        let sigma = global.clone().unwrap_or_else(|| std_of(t.clone(), None));
-        let term = rho(s.clone() - t.clone(), Rho::SmoothL1).mean() / sigma;
-        total = Some(match total {
-            Some(acc) => acc + term,
-            None => term,
-        });
-    }
-    total.expect("at least one layer").div_scalar(layers)
+    let shape = student[0].dims();
+    assert!(student.iter().chain(teacher).all(|t| t.dims() == shape), "every layer's states must be [b, c] = {shape:?}");
+    let s = Tensor::stack::<3>(student.to_vec(), 0);
+    let t = Tensor::stack::<3>(teacher.to_vec(), 0).detach();
+    let sigma = if layerwise_std { layer_std(t.clone()) } else { std_of(t.clone(), None).reshape([1, 1, 1]) };
+    // Every layer has b·c elements, so the mean over all of them is the mean of the layer means.
+    (rho(s - t, Rho::SmoothL1) / sigma).mean()
+}
+
+/// Unbiased std of each `[b, c]` slice of `t` `[L, b, c]`, as `[L, 1, 1]` (at least 1e-6).
+fn layer_std(t: Tensor<3>) -> Tensor<3> {
+    let [_, b, c] = t.dims();
+    let n = (b * c) as f64;
+    let mean = t.clone().sum_dim(2).sum_dim(1).div_scalar(n);
+    let var = (t - mean).powi_scalar(2).sum_dim(2).sum_dim(1).div_scalar((n - 1.0).max(1.0));
+    var.sqrt().clamp_min(1e-6)
 }
 
 /// `L_KV = ½ [mean ρ((K_s − sg K̃_t)/σᴷ_ℓ) + mean ρ((V_s − sg Ṽ_t)/σⱽ_ℓ)]` over the valid
@@ -110,19 +114,18 @@ pub fn kv_loss(
     let g = x / layers;
     let w = valid.float().reshape([b, layers, g * m, 1]).expand([b, layers, g * m, d]); // [b, L, g·m, d]
     let count = w.clone().sum().clamp_min(1.0);
+    // The valid elements of each layer, [1, L, 1, 1] (K and V share them).
+    let per_layer = layerwise_std.then(|| w.clone().sum_dim(3).sum_dim(2).sum_dim(0));
     let term = |s: Tensor<4>, t: Tensor<4>| -> Tensor<1> {
         let s = s.reshape([b, layers, g * m, d]);
         let t = t.detach().reshape([b, layers, g * m, d]);
         let mut diff = s - t.clone();
-        if layerwise_std {
-            let sigmas: Vec<Tensor<1>> = (0..layers)
-                .map(|l| {
-                    let tl = t.clone().slice([0..b, l..l + 1, 0..g * m, 0..d]);
-                    let wl = w.clone().slice([0..b, l..l + 1, 0..g * m, 0..d]);
-                    std_of(tl, Some(wl))
-                })
-                .collect();
-            diff = diff / Tensor::cat(sigmas, 0).reshape([1, layers, 1, 1]);
+        if let Some(n) = &per_layer {
+            // σ_ℓ over layer ℓ's valid elements, all layers at once: [1, L, 1, 1].
+            let sum_l = |x: Tensor<4>| x.sum_dim(3).sum_dim(2).sum_dim(0);
+            let mean = sum_l(t.clone() * w.clone()) / n.clone().clamp_min(1.0);
+            let var = sum_l((t - mean).powi_scalar(2) * w.clone()) / n.clone().sub_scalar(1.0).clamp_min(1.0);
+            diff = diff / var.sqrt().clamp_min(1e-6);
         }
         (rho(diff, kind) * w.clone()).sum() / count.clone()
     };
@@ -205,18 +208,95 @@ mod tests {
 
     #[test]
     fn codi_loss_by_hand() {
-        // Layer 0: teacher (1, 3) → unbiased std √2; student (1, 3.5) → ρ = (0, 0.125), mean 0.0625.
-        // Layer 1: teacher (0, 2, 4, 6) as [2, 2] → std √(20/3); student off by 2 everywhere →
-        // ρ = 1.5 each, mean 1.5.
-        let s = [t2(&[1.0, 3.5], [1, 2]), t2(&[2.0, 4.0, 6.0, 8.0], [2, 2])];
-        let t = [t2(&[1.0, 3.0], [1, 2]), t2(&[0.0, 2.0, 4.0, 6.0], [2, 2])];
-        let want = (0.0625 / 2f64.sqrt() + 1.5 / (20.0f64 / 3.0).sqrt()) / 2.0;
-        close(scalar(codi_loss(&s, &t, true)), want);
-        // One std over all six teacher values (1, 3, 0, 2, 4, 6): mean 8/3, unbiased var 6.2667.
-        let all = [1.0f64, 3.0, 0.0, 2.0, 4.0, 6.0];
-        let mean = all.iter().sum::<f64>() / 6.0;
-        let sd = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 5.0).sqrt();
-        close(scalar(codi_loss(&s, &t, false)), (0.0625 + 1.5) / sd / 2.0);
+        // Layer 0: teacher (1, 3, 5, 7) as [2, 2] → unbiased std √(20/3); student off by 0.5 in
+        // one place → ρ = (0, 0.125, 0, 0), mean 0.03125. Layer 1: teacher (0, 2, 4, 6) → std
+        // √(20/3); student off by 2 everywhere → ρ = 1.5 each, mean 1.5.
+        let s = [t2(&[1.0, 3.5, 5.0, 7.0], [2, 2]), t2(&[2.0, 4.0, 6.0, 8.0], [2, 2])];
+        let t = [t2(&[1.0, 3.0, 5.0, 7.0], [2, 2]), t2(&[0.0, 2.0, 4.0, 6.0], [2, 2])];
+        let sd = (20.0f64 / 3.0).sqrt();
+        close(scalar(codi_loss(&s, &t, true)), (0.03125 / sd + 1.5 / sd) / 2.0);
+        // One std over all eight teacher values: mean 3.5, Σ squared deviations 42 → √(42/7).
+        close(scalar(codi_loss(&s, &t, false)), (0.03125 + 1.5) / 6f64.sqrt() / 2.0);
+    }
+
+    /// The per-layer loops the losses were first written as (one σ and one mean per layer), kept
+    /// as the reference for the all-layers-at-once tensors.
+    fn codi_loss_per_layer(student: &[Tensor<2>], teacher: &[Tensor<2>], layerwise_std: bool) -> Tensor<1> {
+        let teacher: Vec<Tensor<2>> = teacher.iter().map(|t| t.clone().detach()).collect();
+        let global = (!layerwise_std).then(|| std_of(Tensor::cat(teacher.clone(), 0), None));
+        let terms: Vec<Tensor<1>> = student
+            .iter()
+            .zip(&teacher)
+            .map(|(s, t)| rho(s.clone() - t.clone(), Rho::SmoothL1).mean() / global.clone().unwrap_or_else(|| std_of(t.clone(), None)))
+            .collect();
+        Tensor::cat(terms, 0).mean()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn kv_loss_per_layer(
+        k_s: Tensor<4>, v_s: Tensor<4>, k_t: Tensor<4>, v_t: Tensor<4>, valid: Tensor<3, Bool>, layers: usize, kind: Rho,
+    ) -> Tensor<1> {
+        let [b, x, m, d] = k_s.dims();
+        let g = x / layers;
+        let w = valid.float().reshape([b, layers, g * m, 1]).expand([b, layers, g * m, d]);
+        let count = w.clone().sum().clamp_min(1.0);
+        let term = |s: Tensor<4>, t: Tensor<4>| -> Tensor<1> {
+            let (s, t) = (s.reshape([b, layers, g * m, d]), t.detach().reshape([b, layers, g * m, d]));
+            let sigmas: Vec<Tensor<1>> = (0..layers)
+                .map(|l| {
+                    let r = [0..b, l..l + 1, 0..g * m, 0..d];
+                    std_of(t.clone().slice(r.clone()), Some(w.clone().slice(r)))
+                })
+                .collect();
+            let diff = (s - t) / Tensor::cat(sigmas, 0).reshape([1, layers, 1, 1]);
+            (rho(diff, kind) * w.clone()).sum() / count.clone()
+        };
+        (term(k_s, k_t) + term(v_s, v_t)).mul_scalar(0.5)
+    }
+
+    /// The all-layers-at-once L_CODI and L_KV equal the per-layer loops, value and student
+    /// gradient, on random states with masked slots and layers of different scales.
+    #[test]
+    fn layer_batched_losses_equal_the_per_layer_loops() {
+        let ad = dev().autodiff();
+        let mut lcg = shaders::evict::check::Lcg(1);
+        let mut rand = |n: usize, scale: f32| -> Vec<f32> { lcg.vec(n).into_iter().map(|v| v * scale).collect() };
+        let (layers, b, c) = (3, 4, 5);
+        let student: Vec<Tensor<2>> =
+            (0..layers).map(|l| Tensor::from_data(TensorData::new(rand(b * c, 1.0 + l as f32), [b, c]), &ad).require_grad()).collect();
+        let teacher: Vec<Tensor<2>> = (0..layers).map(|l| Tensor::from_data(TensorData::new(rand(b * c, 3.0 * (l + 1) as f32), [b, c]), &ad)).collect();
+        for layerwise in [true, false] {
+            let (got, want) = (codi_loss(&student, &teacher, layerwise), codi_loss_per_layer(&student, &teacher, layerwise));
+            let (gv, wv) = (got.clone().into_scalar::<f32>(), want.clone().into_scalar::<f32>());
+            assert!((gv - wv).abs() <= 1e-5 * wv.abs().max(1.0), "L_CODI (layerwise {layerwise}): {gv} vs {wv}");
+            let (gg, wg) = (got.backward(), want.backward());
+            for s in &student {
+                let a = s.grad(&gg).unwrap().into_data().try_to_vec::<f32>().unwrap();
+                let e = s.grad(&wg).unwrap().into_data().try_to_vec::<f32>().unwrap();
+                assert!(a.iter().zip(&e).all(|(a, e)| (a - e).abs() <= 1e-5 + 1e-4 * e.abs()), "L_CODI gradient: {a:?} vs {e:?}");
+            }
+        }
+
+        let (kv_heads, m, d) = (2, 3, 4);
+        let shape = [2, layers * kv_heads, m, d];
+        let n = shape.iter().product();
+        let leaf = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, shape), &ad).require_grad();
+        let (k_s, v_s) = (leaf(rand(n, 1.0)), leaf(rand(n, 2.0)));
+        let (k_t, v_t) = (leaf(rand(n, 4.0)), leaf(rand(n, 0.5)));
+        let mask: Vec<bool> = (0..2 * layers * kv_heads * m).map(|i| i % 4 != 1).collect();
+        let valid = Tensor::<3, Bool>::from_data(TensorData::new(mask, [2, layers * kv_heads, m]), &ad);
+        for kind in [Rho::SmoothL1, Rho::Mse] {
+            let got = kv_loss(k_s.clone(), v_s.clone(), k_t.clone(), v_t.clone(), valid.clone(), layers, kind, true);
+            let want = kv_loss_per_layer(k_s.clone(), v_s.clone(), k_t.clone(), v_t.clone(), valid.clone(), layers, kind);
+            let (gv, wv) = (got.clone().into_scalar::<f32>(), want.clone().into_scalar::<f32>());
+            assert!((gv - wv).abs() <= 1e-5 * wv.abs().max(1.0), "L_KV ({kind:?}): {gv} vs {wv}");
+            let (gg, wg) = (got.backward(), want.backward());
+            for s in [&k_s, &v_s] {
+                let a = s.grad(&gg).unwrap().into_data().try_to_vec::<f32>().unwrap();
+                let e = s.grad(&wg).unwrap().into_data().try_to_vec::<f32>().unwrap();
+                assert!(a.iter().zip(&e).all(|(a, e)| (a - e).abs() <= 1e-5 + 1e-4 * e.abs()), "L_KV gradient ({kind:?})");
+            }
+        }
     }
 
     #[test]
