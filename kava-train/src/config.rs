@@ -101,7 +101,10 @@ pub struct LatentSection {
     /// `[2b, W]`, rows independent under their masks: the same losses and gradients up to
     /// rounding) — one pass fewer per step (kava: 6 411–6 435 → 5 443 launches on wgpu), but the
     /// student rows are padded to the teacher's width: on lavapipe, compute-bound, the demo step
-    /// took 12 % longer and 24 % more memory. Off until measured on a GPU.
+    /// took 12 % longer and 24 % more memory. On an H200 (demo model, batch 64, one 20-step
+    /// measurement with autotuning still running) it was 8 % faster, 0.516 → 0.473 s/step
+    /// (docs/results/speed-2026-11-29/step-merge-cuda.txt): worth setting on CUDA; off by
+    /// default, as the CPU and lavapipe pay for the padding and one short run is thin evidence.
     pub merge_init_pass: bool,
 }
 
