@@ -52,13 +52,23 @@ pub fn cross_entropy(logits: Tensor<3>, targets: Tensor<2, Int>, mask: Option<Te
 }
 
 /// Unbiased standard deviation of the elements of `x` where `w` is 1 (all when `w` is `None`),
-/// as a `[1]` tensor; at least 1e-6 so that it can divide.
-fn std_of<const D: usize>(x: Tensor<D>, w: Option<Tensor<D>>) -> Tensor<1> {
-    let w = w.unwrap_or_else(|| x.ones_like());
-    let n = w.clone().sum();
-    let mean = (x.clone() * w.clone()).sum() / n.clone().clamp_min(1.0);
-    let dev = x - mean.reshape([1; D]);
-    let var = (dev.powi_scalar(2) * w).sum() / n.sub_scalar(1.0).clamp_min(1.0);
+/// one per index of dimension `keep` (`None`: one over everything); the result has `x`'s rank with
+/// every other dimension 1, and is at least 1e-6 so that it can divide.
+fn std_of<const D: usize>(x: Tensor<D>, w: Option<Tensor<D>>, keep: Option<usize>) -> Tensor<D> {
+    let dims = x.dims();
+    let sum = |t: Tensor<D>| (0..D).filter(|&d| Some(d) != keep).fold(t, |t, d| t.sum_dim(d));
+    let var = match w {
+        Some(w) => {
+            let n = sum(w.clone());
+            let mean = sum(x.clone() * w.clone()) / n.clone().clamp_min(1.0);
+            sum((x - mean).powi_scalar(2) * w) / n.sub_scalar(1.0).clamp_min(1.0)
+        }
+        None => {
+            let n = (0..D).filter(|&d| Some(d) != keep).map(|d| dims[d]).product::<usize>() as f64;
+            let mean = sum(x.clone()).div_scalar(n);
+            sum((x - mean).powi_scalar(2)).div_scalar((n - 1.0).max(1.0))
+        }
+    };
     var.sqrt().clamp_min(1e-6)
 }
 
@@ -77,18 +87,9 @@ pub fn codi_loss(student: &[Tensor<2>], teacher: &[Tensor<2>], layerwise_std: bo
     assert!(student.iter().chain(teacher).all(|t| t.dims() == shape), "every layer's states must be [b, c] = {shape:?}");
     let s = Tensor::stack::<3>(student.to_vec(), 0);
     let t = Tensor::stack::<3>(teacher.to_vec(), 0).detach();
-    let sigma = if layerwise_std { layer_std(t.clone()) } else { std_of(t.clone(), None).reshape([1, 1, 1]) };
+    let sigma = std_of(t.clone(), None, layerwise_std.then_some(0));
     // Every layer has b·c elements, so the mean over all of them is the mean of the layer means.
     (rho(s - t, Rho::SmoothL1) / sigma).mean()
-}
-
-/// Unbiased std of each `[b, c]` slice of `t` `[L, b, c]`, as `[L, 1, 1]` (at least 1e-6).
-fn layer_std(t: Tensor<3>) -> Tensor<3> {
-    let [_, b, c] = t.dims();
-    let n = (b * c) as f64;
-    let mean = t.clone().sum_dim(2).sum_dim(1).div_scalar(n);
-    let var = (t - mean).powi_scalar(2).sum_dim(2).sum_dim(1).div_scalar((n - 1.0).max(1.0));
-    var.sqrt().clamp_min(1e-6)
 }
 
 /// `L_KV = ½ [mean ρ((K_s − sg K̃_t)/σᴷ_ℓ) + mean ρ((V_s − sg Ṽ_t)/σⱽ_ℓ)]` over the valid
@@ -114,18 +115,13 @@ pub fn kv_loss(
     let g = x / layers;
     let w = valid.float().reshape([b, layers, g * m, 1]).expand([b, layers, g * m, d]); // [b, L, g·m, d]
     let count = w.clone().sum().clamp_min(1.0);
-    // The valid elements of each layer, [1, L, 1, 1] (K and V share them).
-    let per_layer = layerwise_std.then(|| w.clone().sum_dim(3).sum_dim(2).sum_dim(0));
     let term = |s: Tensor<4>, t: Tensor<4>| -> Tensor<1> {
         let s = s.reshape([b, layers, g * m, d]);
         let t = t.detach().reshape([b, layers, g * m, d]);
         let mut diff = s - t.clone();
-        if let Some(n) = &per_layer {
+        if layerwise_std {
             // σ_ℓ over layer ℓ's valid elements, all layers at once: [1, L, 1, 1].
-            let sum_l = |x: Tensor<4>| x.sum_dim(3).sum_dim(2).sum_dim(0);
-            let mean = sum_l(t.clone() * w.clone()) / n.clone().clamp_min(1.0);
-            let var = sum_l((t - mean).powi_scalar(2) * w.clone()) / n.clone().sub_scalar(1.0).clamp_min(1.0);
-            diff = diff / var.sqrt().clamp_min(1e-6);
+            diff = diff / std_of(t, Some(w.clone()), Some(1));
         }
         (rho(diff, kind) * w.clone()).sum() / count.clone()
     };
@@ -223,11 +219,11 @@ mod tests {
     /// as the reference for the all-layers-at-once tensors.
     fn codi_loss_per_layer(student: &[Tensor<2>], teacher: &[Tensor<2>], layerwise_std: bool) -> Tensor<1> {
         let teacher: Vec<Tensor<2>> = teacher.iter().map(|t| t.clone().detach()).collect();
-        let global = (!layerwise_std).then(|| std_of(Tensor::cat(teacher.clone(), 0), None));
+        let global = (!layerwise_std).then(|| std_of(Tensor::cat(teacher.clone(), 0), None, None).reshape([1]));
         let terms: Vec<Tensor<1>> = student
             .iter()
             .zip(&teacher)
-            .map(|(s, t)| rho(s.clone() - t.clone(), Rho::SmoothL1).mean() / global.clone().unwrap_or_else(|| std_of(t.clone(), None)))
+            .map(|(s, t)| rho(s.clone() - t.clone(), Rho::SmoothL1).mean() / global.clone().unwrap_or_else(|| std_of(t.clone(), None, None).reshape([1])))
             .collect();
         Tensor::cat(terms, 0).mean()
     }
@@ -245,7 +241,7 @@ mod tests {
             let sigmas: Vec<Tensor<1>> = (0..layers)
                 .map(|l| {
                     let r = [0..b, l..l + 1, 0..g * m, 0..d];
-                    std_of(t.clone().slice(r.clone()), Some(w.clone().slice(r)))
+                    std_of(t.clone().slice(r.clone()), Some(w.clone().slice(r)), None).reshape([1])
                 })
                 .collect();
             let diff = (s - t) / Tensor::cat(sigmas, 0).reshape([1, layers, 1, 1]);
