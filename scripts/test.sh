@@ -9,16 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+apt_install() { # WHAT PACKAGE...
+  echo "test.sh: installing $1"; shift
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "$@" >/dev/null
+}
 if [ "${KAVA_SKIP_WGPU:-0}" != 1 ] && ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
-  echo "test.sh: installing the lavapipe Vulkan driver (mesa-vulkan-drivers)"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+  apt_install "the lavapipe Vulkan driver (mesa-vulkan-drivers)" mesa-vulkan-drivers libvulkan1
 fi
-if ! command -v python3 >/dev/null; then
-  echo "test.sh: installing python3"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3 >/dev/null
-fi
+command -v python3 >/dev/null || apt_install python3 python3
 # wgpu warns without it; harmless, but keep the log clean.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
