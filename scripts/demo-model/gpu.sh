@@ -14,33 +14,40 @@
 #                            /root/$TAG-out
 #   gpu.sh wait [S]          waits up to S seconds (default 540) for that job
 #   gpu.sh collect           copies what `start` wrote (its log, the archives) to $OUT
+#   gpu.sh archive [package] writes the logs archive (and the packaged model's parts) of $TAG's
+#                            work directory to $OUT: what a pipeline does when it ends, for one that
+#                            was stopped (scripts/demo-model/session.sh finish)
 # TAG (default demo) names one pipeline: its work directory /root/$TAG-work, its background output
 # /root/$TAG-out and its script copy, so that two can run side by side on a machine of two GPUs,
 # each given one by CUDA_VISIBLE_DEVICES (e.g. `TAG=aug TRACE=aug CUDA_VISIBLE_DEVICES=1 gpu.sh
 # start …`); `collect` then brings each back under $OUT/$TAG/.
 # PIPELINE (default scripts/demo-model/train.sh) is the script that runs the phases, e.g.
 # scripts/latent-depth/run.sh (a warm-up trained elsewhere goes to /root/$TAG-work before `start`).
+# ROOT (default /root) holds the work directories, KT_BIN (default $ROOT/kt/bin) the binaries,
+# BACKEND (default cuda) is the one every phase trains on: other values are for tests elsewhere.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TAG=${TAG:-demo}
-BG_OUT=/root/$TAG-out
+ROOT=${ROOT:-/root}
+KT_BIN=${KT_BIN:-$ROOT/kt/bin}
+BG_OUT=$ROOT/$TAG-out
 case ${1:-} in
   start)
     shift
     rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
     # The background job runs from a copy of the scripts (the next call re-sends the working tree);
-    # the CUDA binaries must already be in /root/kt/bin (a foreground phase or scripts/gpu/train.sh stash).
+    # the CUDA binaries must already be in $KT_BIN (a foreground phase or scripts/gpu/train.sh stash).
     # Each tag runs from its own copy: `package` writes kava/models/demo under it.
-    snap=/root/$TAG-snap
+    snap=$ROOT/$TAG-snap
     rm -rf "$snap" && mkdir -p "$snap/kava/models" && cp -r scripts "$snap/" && cp -r kava/models/demo "$snap/kava/models/"
     OUT=$BG_OUT setsid nohup "$snap/scripts/demo-model/gpu.sh" "$@" > "$BG_OUT/gpu.log" 2>&1 < /dev/null &
-    echo $! > "/root/$TAG-pid"
+    echo $! > "$ROOT/$TAG-pid"
     echo "gpu.sh: started $* in the background (pid $!), log $BG_OUT/gpu.log"
     exit 0 ;;
   wait)
     end=$(( $(date +%s) + ${2:-540} ))
-    while kill -0 "$(cat "/root/$TAG-pid")" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
-    kill -0 "$(cat "/root/$TAG-pid")" 2>/dev/null && echo "gpu.sh: $TAG still running" || echo "gpu.sh: $TAG done"
+    while kill -0 "$(cat "$ROOT/$TAG-pid")" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 1; done
+    kill -0 "$(cat "$ROOT/$TAG-pid")" 2>/dev/null && echo "gpu.sh: $TAG still running" || echo "gpu.sh: $TAG done"
     tail -5 "$BG_OUT/gpu.log"
     exit 0 ;;
   collect)
@@ -50,10 +57,24 @@ case ${1:-} in
     exit 0 ;;
 esac
 OUT=${OUT:-/tmp/kava-out}
-mkdir -p /root/kt/bin "$OUT"
-[ -x /root/kt/bin/kava-train ] || xz -dc "${BUNDLE:-.gpu1/bundle.tar.xz}" | tar -C /root/kt/bin -xf - || exit 1
-export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava WORK=/root/$TAG-work BACKEND=cuda
-nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader
+WORK=$ROOT/$TAG-work
+
+# The logs, metrics, predictions and tables of WORK -> $OUT/logs.tgz; with `package`, the packaged
+# model in parts of 12 MiB: the device tool brings back files of at most 16 MiB, and the f32 model
+# of a kava-train-only bundle (~20 MB) does not compress below that. Here:
+# cat demo-model.tar.xz.part-* | xz -dc | tar -xf -
+archive() { # [package]
+  ( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls -d runs/*/metrics.jsonl preds results*.md results*.txt select*.md selected* 2>/dev/null) )
+  if [ "${1:-}" = package ]; then
+    tar -cf - -C kava/models demo | xz -T0 -6 | split -b 12M - "$OUT/demo-model.tar.xz.part-"
+  fi
+}
+if [ "${1:-}" = archive ]; then shift; archive "$@"; exit; fi
+
+mkdir -p "$KT_BIN" "$OUT"
+[ -x "$KT_BIN/kava-train" ] || xz -dc "${BUNDLE:-.gpu1/bundle.tar.xz}" | tar -C "$KT_BIN" -xf - || exit 1
+export KAVA_TRAIN=$KT_BIN/kava-train KAVA=$KT_BIN/kava WORK BACKEND=${BACKEND:-cuda}
+nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "gpu.sh: no nvidia-smi"
 echo "gpu.sh: $TAG on CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-all}"
 start=$(date +%s)
 # Training stops CALL_S seconds after the start (default 540), so the call ends inside the device
@@ -62,11 +83,5 @@ export DEADLINE=${DEADLINE:-$(( start + ${CALL_S:-540} ))}
 "${PIPELINE:-scripts/demo-model/train.sh}" "$@"
 rc=$?
 echo "gpu.sh: phases $* took $(( $(date +%s) - start )) s (exit $rc)"
-( cd "$WORK" && tar -czf "$OUT/logs.tgz" logs $(ls -d runs/*/metrics.jsonl preds results*.md results*.txt select*.md selected* 2>/dev/null) )
-# The packaged model in parts of 12 MiB: the device tool brings back files of at most 16 MiB, and
-# the f32 model of a kava-train-only bundle (~20 MB) does not compress below that. Here:
-# cat demo-model.tar.xz.part-* | xz -dc | tar -xf -
-if [[ " $* " == *" package "* ]]; then
-  tar -cf - -C kava/models demo | xz -T0 -6 | split -b 12M - "$OUT/demo-model.tar.xz.part-"
-fi
+if [[ " $* " == *" package "* ]]; then archive package; else archive; fi
 exit $rc
