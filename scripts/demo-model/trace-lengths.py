@@ -24,7 +24,7 @@ m = json.load(open(model + "/kava.json"))["num_latents"]
 hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
 theta = cfg.get("rope_theta", 10000.0)
 
-lengths, n_steps = [], 0
+lengths, n_steps, by_steps = [], 0, {}
 for i, line in enumerate(open(data)):
     if i >= n:
         break
@@ -37,11 +37,15 @@ for i, line in enumerate(open(data)):
         text = " ".join(s.strip() for s in steps)  # steps joined by one space, as kava-train does
     lengths.append(len(tok.encode(text, add_special_tokens=False).ids) if steps else 0)
     n_steps += len(steps)
+    by_steps.setdefault(len(steps) + 1, []).append(lengths[-1])  # by the solution's steps, the dropped one included
 
 longer = [x - m for x in lengths if x > m]
 print(f"{len(lengths)} problems, {trace} traces without their last step: mean {st.mean(lengths):.1f} tokens, "
       f"median {st.median(lengths):.0f}, max {max(lengths)}; longer than M = {m}: {100 * len(longer) / len(lengths):.0f} %")
 print(f"tokens per kept step: {sum(lengths) / max(n_steps, 1):.1f}")
+for k, ls in sorted(by_steps.items()):
+    print(f"{k}-step solutions: {len(ls)}, trace mean {st.mean(ls):.1f} tokens, max {max(ls)}, "
+          f"longer than M = {m}: {100 * sum(x > m for x in ls) / len(ls):.0f} %")
 if longer:
     print(f"largest entry-to-slot offset (N - M) over those: mean {st.mean(longer):.1f}, max {max(longer)}")
 freqs = [theta ** (-2 * k / hd) for k in range(hd // 2)]

@@ -76,6 +76,8 @@ variant_args() {
     kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, the embedded model's recipe of sessions 8-11 (latent 50.8 %)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
+    kava-t2m44) echo "kava --set latent.num_iterations=2 --set latent.num_latents=44" ;; # kava-t2 with M = 44: nothing evicted from any aug trace (the longest, of train and test, has 43 tokens; the only ones longer than 24 are 4- and 5-step traces); the same passes
+    pccot-t2m44) echo "pccot --set latent.num_iterations=2 --set latent.num_latents=44" ;; # kava-t2m44's ablation: the same latents, no KV loss
     kava-t2crop) echo "kava --set latent.num_iterations=2 --set evict.method=\"crop\"" ;; # kava-t2 with method.md §4's crop ablation
     kava-t2a3) echo "kava --set latent.num_iterations=2 --set loss.alpha_codi=3.0" ;; # kava-t2 with α₁ = 3
     kava-t2pre) echo "kava --set latent.num_iterations=2 --set loss.kv_pre_rope=true" ;; # kava-t2 with L_KV on the keys before RoPE
