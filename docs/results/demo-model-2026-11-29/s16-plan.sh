@@ -14,9 +14,10 @@
 #   at 1x scored 53.2 % against lr 1e-3's 50.6 % (No-CoT 46.2 against 42.4 %); its pccot and
 #   codi rows follow in a later session if it is the better one.
 # Either becomes the embedded model if its latent mode comes within 10 points of its CoT mode with
-# its table complete. Estimated (session 14's rates alone on a GPU: kava 0.16 s/step, pccot 0.14;
-# two runs share a GPU here): GPU 0 ~1 150 s, GPU 1 ~850 s; `finish` salvages a stage-1 table if
-# either is late.
+# its table complete. Estimated from session 13's three latent runs on one GPU (~480 s per stage
+# of 1 500) and an M = 44 kava step costing 22 % more than an M = 24 one (this 2-core CPU, 6 steps
+# of 16 from the embedded model: 2.47 against 2.03 s/step): GPU 0 ~1 150-1 300 s, GPU 1 ~850 s;
+# `finish` salvages a stage-1 table if either is late.
 TAG0=m44 TAG1=lr5
 COMMON='STEPS=1500 EXTEND_STEPS=1500 SUFFIX=+ JOBS=2'
 ENV0='LR=1e-3 METHODS="" VARIANTS="kava-t2m44 pccot-t2m44" PACKAGE_RUN=kava-t2m44'
