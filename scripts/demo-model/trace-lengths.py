@@ -4,7 +4,10 @@ evicted entries can sit from the student slots they are matched with (method.md 
 entries, in position order, go to slots 0..M'-1, so entry j sits up to N - M positions after
 slot j), with the RoPE turn that offset gives each frequency pair of a head.
 
-Usage: scripts/demo-model/trace-lengths.py [DATA.jsonl] [N] [TRACE: nl|aug] [MODEL_DIR]
+With prediction files (`kava-train eval --predictions`, on the same DATA in the same order): each
+one's accuracy by the solution's number of steps and whether its trace is longer than M.
+
+Usage: scripts/demo-model/trace-lengths.py [DATA.jsonl] [N] [TRACE: nl|aug] [MODEL_DIR] [PREDS.jsonl...]
 (defaults: demo-work/data/test.jsonl, 500, nl, kava/models/demo). Needs `pip install tokenizers`.
 """
 import json
@@ -24,7 +27,8 @@ m = json.load(open(model + "/kava.json"))["num_latents"]
 hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
 theta = cfg.get("rope_theta", 10000.0)
 
-lengths, n_steps, by_steps = [], 0, {}
+preds = sys.argv[5:]
+lengths, n_steps, by_steps, sol_steps = [], 0, {}, []
 for i, line in enumerate(open(data)):
     if i >= n:
         break
@@ -38,6 +42,7 @@ for i, line in enumerate(open(data)):
     lengths.append(len(tok.encode(text, add_special_tokens=False).ids) if steps else 0)
     n_steps += len(steps)
     by_steps.setdefault(len(steps) + 1, []).append(lengths[-1])  # by the solution's steps, the dropped one included
+    sol_steps.append(len(steps) + 1)
 
 longer = [x - m for x in lengths if x > m]
 print(f"{len(lengths)} problems, {trace} traces without their last step: mean {st.mean(lengths):.1f} tokens, "
@@ -52,3 +57,10 @@ freqs = [theta ** (-2 * k / hd) for k in range(hd // 2)]
 for off in (4, 8, 16, 28):
     turned = sum(f * off > 0.5 for f in freqs)
     print(f"offset {off:2d}: {turned} of {hd // 2} RoPE frequency pairs turn by more than 0.5 rad")
+for path in preds:
+    rows = [json.loads(line) for line in open(path)][:len(lengths)]
+    groups = {}
+    for r, k, length in zip(rows, sol_steps, lengths):
+        groups.setdefault((k, length > m), []).append(bool(r["correct"]))
+    print(f"{path}: " + " · ".join(f"{k} steps, trace {'> ' if longer else '<= '}{m}: {100 * sum(v) / len(v):.1f} % (n {len(v)})"
+                                   for (k, longer), v in sorted(groups.items())))
