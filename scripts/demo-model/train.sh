@@ -78,6 +78,7 @@ variant_args() {
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
     kava-t2m44) echo "kava --set latent.num_iterations=2 --set latent.num_latents=44" ;; # kava-t2 with M = 44: nothing evicted from any aug trace (the longest, of train and test, has 43 tokens; the only ones longer than 24 are 4- and 5-step traces); the same passes
     pccot-t2m44) echo "pccot --set latent.num_iterations=2 --set latent.num_latents=44" ;; # kava-t2m44's ablation: the same latents, no KV loss
+    kava-t2m44-s43) echo "kava --set latent.num_iterations=2 --set latent.num_latents=44 --set optim.seed=43" ;; # kava-t2m44, another seed
     kava-t2crop) echo "kava --set latent.num_iterations=2 --set evict.method=\"crop\"" ;; # kava-t2 with method.md §4's crop ablation
     kava-t2a3) echo "kava --set latent.num_iterations=2 --set loss.alpha_codi=3.0" ;; # kava-t2 with α₁ = 3
     kava-t2pre) echo "kava --set latent.num_iterations=2 --set loss.kv_pre_rope=true" ;; # kava-t2 with L_KV on the keys before RoPE
