@@ -145,3 +145,21 @@ DEADLINE_S0=30
     assert!(read(&out.join("d/gpu.log")).contains("(exit 0)"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn progress_or_finish_without_begin_says_the_session_is_gone() {
+    // What a call finds on a fresh machine after the last one was given back.
+    let dir = std::env::temp_dir().join(format!("kava-device-session-gone-{}", std::process::id()));
+    for verb in ["progress", "finish"] {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/demo-model/session.sh"))
+            .arg(verb)
+            .env("ROOT", &dir)
+            .env("SLEEP", "0")
+            .output()
+            .expect("run bash");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb}: {stderr}");
+        assert!(stderr.contains("no session on this machine") && stderr.contains("given back"), "{verb}: {stderr}");
+    }
+}

@@ -41,6 +41,14 @@ progress() {
 
 running() { kill -0 "$(cat "$ROOT/$1-pid")" 2>/dev/null; }
 
+# The plan and start time `begin` recorded; none means this machine is not the one `begin` ran on
+# (a machine given back takes its background jobs with it).
+load_state() {
+  [ -r "$STATE" ] || { echo "session.sh: no session on this machine ($STATE): was the machine given back since \`begin\`?" >&2; exit 2; }
+  # shellcheck disable=SC1090
+  source "$STATE"
+}
+
 # GPU G's pipeline was stopped: evaluate every stage it finished, package the last one if its
 # phases package, archive its work directory to $ROOT/<tag>-out (then collected as if it had ended).
 salvage() { # G
@@ -88,13 +96,11 @@ case ${1:-} in
     sleep "${SLEEP:-570}"
     progress ;;
   progress)
-    # shellcheck disable=SC1090
-    source "$STATE" || exit 2
+    load_state
     sleep "${SLEEP:-575}"
     progress ;;
   finish)
-    # shellcheck disable=SC1090
-    source "$STATE" || exit 2
+    load_state
     stopped=()
     for g in 0 1; do
       tag=TAG$g
