@@ -78,9 +78,10 @@ for line in list(open(data))[:n]:
     classes = [CLASSES[k] for k in m.token_kinds(c, pb["question"], probe)]
     for k in classes:
         in_trace[k] = in_trace.get(k, 0) + 1
-    n_sol = (len(steps) + 1, N > M)
-    tally = by_steps.setdefault(n_sol, {"problems": 0, "entries": 0, "kept": 0, "computed": 0, "computed kept": 0})
+    group = (len(steps) + 1, N > M)  # the solution's steps, and whether eviction runs
+    tally = by_steps.setdefault(group, {"problems": 0, "entries": 0, "kept": 0, "computed": 0, "computed kept": 0})
     tally["problems"] += 1
+    computed = {i for i, k in enumerate(classes) if k == CLASSES[1]}
     for l in range(L):
         K, V = cache[l]
         Kc, Vc = K[cs:ce], V[cs:ce]
@@ -95,16 +96,15 @@ for line in list(open(data))[:n]:
             red = softmax(-S.sum(1) / N)
             score = lam * imp + (1 - lam) * red
             kept = np.sort(np.argsort(-score, kind="stable")[:keep_n])
-            computed = [i for i, k in enumerate(classes) if k == CLASSES[1]]
             tally["entries"] += N
             tally["kept"] += keep_n
             tally["computed"] += len(computed)
-            tally["computed kept"] += len(set(computed) & set(kept.tolist()))
+            tally["computed kept"] += len(computed & set(kept.tolist()))
             for j, i in enumerate(kept):
                 pos_t, pos_s = cs + i, b + 1 + j
                 kt_pre = m.rope(Kc[i:i + 1, h:h + 1], [pos_t], -1.0)[0, 0]
                 ks_pre = m.rope(Ks[j:j + 1, h:h + 1], [pos_s], -1.0)[0, 0]
-                rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h], classes[i], n_sol))
+                rows.append((l, i - j, Ks[j, h], Kc[i, h], ks_pre, kt_pre, Vs[j, h], Vc[i, h], classes[i], group))
 
 
 layers = np.array([r[0] for r in rows])
@@ -153,9 +153,9 @@ for k in CLASSES:
 print(f"by the solution's number of steps and whether its trace is longer than M = {M} (evicted; kept: of the trace's entries, over layers and KV heads):")
 print(f"| steps | evicted | problems | trace entries kept | {CLASSES[1]}s kept | L_KV of the kept entries (constant guess) |")
 print("|---|---|---|---|---|---|")
-sols = [r[9] for r in rows]
+groups = [r[9] for r in rows]
 for k, t in sorted(by_steps.items()):
-    sel = np.array([x == k for x in sols])
+    sel = np.array([x == k for x in groups])
     lkv = 0.5 * (terms["K after RoPE"][sel].mean() + terms["V"][sel].mean())
     lc = 0.5 * (const["K after RoPE"][sel].mean() + const["V"][sel].mean())
     print(f"| {k[0]} | {'yes' if k[1] else 'no'} | {t['problems']} | {t['kept'] / t['entries']:.0%} | "

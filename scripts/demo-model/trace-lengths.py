@@ -28,7 +28,7 @@ hd = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
 theta = cfg.get("rope_theta", 10000.0)
 
 preds = sys.argv[5:]
-lengths, n_steps, by_steps, sol_steps = [], 0, {}, []
+lengths, n_steps, sol_steps = [], 0, []  # sol_steps: each solution's steps, the dropped one included
 for i, line in enumerate(open(data)):
     if i >= n:
         break
@@ -41,14 +41,14 @@ for i, line in enumerate(open(data)):
         text = " ".join(s.strip() for s in steps)  # steps joined by one space, as kava-train does
     lengths.append(len(tok.encode(text, add_special_tokens=False).ids) if steps else 0)
     n_steps += len(steps)
-    by_steps.setdefault(len(steps) + 1, []).append(lengths[-1])  # by the solution's steps, the dropped one included
     sol_steps.append(len(steps) + 1)
 
 longer = [x - m for x in lengths if x > m]
 print(f"{len(lengths)} problems, {trace} traces without their last step: mean {st.mean(lengths):.1f} tokens, "
       f"median {st.median(lengths):.0f}, max {max(lengths)}; longer than M = {m}: {100 * len(longer) / len(lengths):.0f} %")
 print(f"tokens per kept step: {sum(lengths) / max(n_steps, 1):.1f}")
-for k, ls in sorted(by_steps.items()):
+for k in sorted(set(sol_steps)):
+    ls = [x for x, s in zip(lengths, sol_steps) if s == k]
     print(f"{k}-step solutions: {len(ls)}, trace mean {st.mean(ls):.1f} tokens, max {max(ls)}, "
           f"longer than M = {m}: {100 * sum(x > m for x in ls) / len(ls):.0f} %")
 if longer:
@@ -62,5 +62,5 @@ for path in preds:
     groups = {}
     for r, k, length in zip(rows, sol_steps, lengths):
         groups.setdefault((k, length > m), []).append(bool(r["correct"]))
-    print(f"{path}: " + " · ".join(f"{k} steps, trace {'> ' if longer else '<= '}{m}: {100 * sum(v) / len(v):.1f} % (n {len(v)})"
-                                   for (k, longer), v in sorted(groups.items())))
+    print(f"{path}: " + " · ".join(f"{k} steps, trace {'> ' if evicted else '<= '}{m}: {100 * sum(v) / len(v):.1f} % (n {len(v)})"
+                                   for (k, evicted), v in sorted(groups.items())))
