@@ -14,9 +14,11 @@
 # * GPU 1: kava-t2m44 with another seed, and kava-t2 (M = 24, the embedded recipe) again: the
 #   M = 24 control and the run-to-run spread in the same session.
 # kava-t2m44 becomes the embedded model if its latent mode comes within 10 points of its CoT mode
-# and the other seed agrees. Estimated from session 13's three latent runs on one GPU (~480 s per
-# stage of 1 500) and an M = 44 kava step costing 22 % more than an M = 24 one (this 2-core CPU,
-# 6 steps of 16 from the embedded model: 2.47 against 2.03 s/step): ~1 150-1 300 s per GPU;
+# and the other seed agrees. Estimated from session 13's `kvall` pipeline (three latent runs and
+# No-CoT on one H200, one stage of 1 500 with the warm-up and evaluations: 723 s,
+# s13-lr1e-3-stages/kvall/gpu.log) and an M = 44 kava step costing 23 % more than an M = 24 one
+# (this 2-core CPU, 6 steps of 16: 2.47 against 2.01 s/step, s15-deep/m44-step-cost-cpu.txt):
+# ~1 150-1 300 s per GPU;
 # `finish` salvages a stage-1 table if either is late. (lr 5e-4, 2.6 points better at 1x, waits.)
 TAG0=m44 TAG1=m44b
 COMMON='LR=1e-3 STEPS=1500 EXTEND_STEPS=1500 SUFFIX=+ JOBS=2 METHODS=""'
