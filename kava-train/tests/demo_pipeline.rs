@@ -92,3 +92,62 @@ fn assert_packaged(work: &Path, package: &Path, suffix: &str) {
     let run = std::fs::read(work.join(format!("runs/{selected}{suffix}/final/model.safetensors"))).unwrap();
     assert!(packaged == run, "the packaged model is not runs/{selected}{suffix}/final's");
 }
+
+#[test]
+fn stages_run_in_one_go_and_a_run_carried_in_at_a_later_stage_skips_the_ones_before() {
+    let dir = std::env::temp_dir().join(format!("kava-demo-stages-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (work, package) = (dir.join("work"), dir.join("model"));
+    // STAGES=3: the three stages in turn, every stage evaluated, the third packaged.
+    let stages = [("STAGES", "3"), ("PACKAGE_RUN", "kava"), ("VARIANTS", "")];
+    train_sh(&work, &package, &stages, &["prepare", "warmup", "methods", "extend", "evalall", "package"]);
+    for (suffix, from) in [("+", "runs/kava/final"), ("++", "runs/kava+/final")] {
+        let config = read(work.join(format!("runs/kava{suffix}/config.toml")));
+        assert!(config.contains(&format!("{}\"", work.join(from).display())), "kava{suffix} did not start from {from}:\n{config}");
+    }
+    for suffix in ["", "+", "++"] {
+        let results = read(work.join(format!("results{suffix}.md")));
+        for row in ["| kava | latent |", "| kava | cot |", "| nocot | nocot |"] {
+            assert!(results.contains(row), "results{suffix}.md lacks {row}:\n{results}");
+        }
+    }
+    assert!(!work.join("runs/kava+++").exists() && !work.join("results+++.md").exists(), "a fourth stage");
+    let weights = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert!(weights(package.join("model.safetensors")) == weights(work.join("runs/kava++/final/model.safetensors")));
+
+    // Another work directory holding only kava's second stage (as gpu.sh SEED_RUNS leaves it):
+    // STAGES=3 trains the third from it and nothing before it.
+    let seeded = dir.join("seeded");
+    std::fs::create_dir_all(seeded.join("runs/kava+/final")).unwrap();
+    for f in std::fs::read_dir(work.join("runs/kava+/final")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), seeded.join("runs/kava+/final").join(f.file_name())).unwrap();
+    }
+    let only_kava = [("STAGES", "3"), ("METHODS", "kava"), ("VARIANTS", "")];
+    train_sh(&seeded, &package, &only_kava, &["prepare", "methods", "extend", "evalall"]);
+    assert!(!seeded.join("runs/kava").exists() && !seeded.join("runs/warmup").exists(), "a stage before the carried one was trained");
+    let config = read(seeded.join("runs/kava++/config.toml"));
+    assert!(config.contains(&format!("{}\"", seeded.join("runs/kava+/final").display())), "kava++ did not start from the carried run:\n{config}");
+    assert!(!seeded.join("results.md").exists(), "stage 1 evaluated with no stage-1 run");
+    for suffix in ["+", "++"] {
+        let results = read(seeded.join(format!("results{suffix}.md")));
+        assert!(results.contains("| kava | latent |"), "results{suffix}.md:\n{results}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_stage_count_out_of_range_is_refused_before_anything_runs() {
+    for stages in ["0", "9", "two"] {
+        let out = Command::new("bash")
+            .arg(root().join("scripts/demo-model/train.sh"))
+            .arg("prepare")
+            .env("STAGES", stages)
+            .env("WORK", "/nonexistent/kava-work")
+            .output()
+            .expect("run bash");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "STAGES={stages}: {stderr}");
+        assert!(stderr.contains(&format!("STAGES={stages}: expected 1 to 8")), "STAGES={stages}: {stderr}");
+    }
+}

@@ -147,6 +147,73 @@ DEADLINE_S0=30
 }
 
 #[test]
+fn a_run_kept_when_its_deadline_cut_it_short_seeds_the_next_session() {
+    // Session 1: e's stages 2 and 3 cannot end before its deadline; KEEP_RUNS brings back the last
+    // stage nocot finished (the first). f is there because a session has two pipelines.
+    let (dir, plan) = machine(
+        "keep",
+        r#"COMMON=${COMMON% SUFFIX=+}
+TAG0=e TAG1=f
+ENV0='METHODS="nocot" VARIANTS="" JOBS=1 STAGES=3 EXTEND_STEPS=100000000 KEEP_RUNS=nocot'
+ENV1='METHODS="nocot" VARIANTS="" JOBS=1 STAGES=1'
+PHASES0="prepare warmup methods extend evalall"
+PHASES1="prepare warmup methods evalall"
+DEADLINE_S0=30
+"#,
+    );
+    session(&dir, "begin", Some(&plan), &[]);
+    until("e stopped by its deadline", || !pipeline_running(&dir, "e"));
+    let finished = session(&dir, "finish", None, &[("UNTIL", "600")]);
+    assert!(finished.contains("deadline): e\n"), "{finished}");
+    let out = dir.join("out");
+    let log_e = read(&out.join("e/gpu.log"));
+    assert!(log_e.contains("gpu.sh: kept nocot as nocot-s1.tar.xz.part-*"), "e's log:\n{log_e}");
+    untar("gzip -dc e/logs.tgz", &out, &dir.join("logs-e"));
+    assert!(read(&dir.join("logs-e/results.md")).contains("| nocot | nocot |"));
+    assert!(!dir.join("logs-e/results+.md").exists(), "a stage e never finished was evaluated");
+
+    // Session 2, on another machine: the kept run carried in as stage 1; STAGES=3 trains 2 and 3
+    // (and, as it ends on its own, keeps the third).
+    let kept = out.join("e/nocot-s1.tar.xz.part-");
+    let (dir2, plan2) = machine(
+        "seed",
+        &format!(
+            r#"COMMON=${{COMMON% SUFFIX=+}}
+TAG0=g TAG1=h
+ENV0='METHODS="nocot" VARIANTS="" JOBS=1 STAGES=3 EXTEND_STEPS=2 SEED_RUNS="nocot={}" KEEP_RUNS=nocot'
+ENV1='METHODS="nocot" VARIANTS="" JOBS=1 STAGES=1'
+PHASES0="prepare extend evalall"
+PHASES1="prepare warmup methods evalall"
+DEADLINE_S=600
+"#,
+            kept.display()
+        ),
+    );
+    let begun = session(&dir2, "begin", Some(&plan2), &[]);
+    assert!(begun.contains("gpu.sh: seeded"), "begin did not seed g:\n{begun}");
+    let finished = session(&dir2, "finish", None, &[("UNTIL", "600")]);
+    assert!(finished.contains("deadline): none"), "{finished}");
+    let out2 = dir2.join("out");
+    let log_g = read(&out2.join("g/gpu.log"));
+    assert!(log_g.contains("(exit 0)"), "g's log:\n{log_g}");
+    let runs = dir2.join("root/g-work/runs");
+    let weights = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let first = dir.join("root/e-work/runs/nocot/final/model.safetensors");
+    assert!(weights(runs.join("nocot/final/model.safetensors")) == weights(first), "the seeded run is not the kept one");
+    assert!(runs.join("nocot++/final").is_dir() && !runs.join("warmup").exists(), "g trained other than stages 2-3");
+    // A pipeline that ends on its own keeps its run's last stage too: the third.
+    untar("cat g/nocot-s3.tar.xz.part-* | xz -dc", &out2, &dir2.join("kept-g"));
+    assert!(weights(dir2.join("kept-g/final/model.safetensors")) == weights(runs.join("nocot++/final/model.safetensors")));
+    untar("gzip -dc g/logs.tgz", &out2, &dir2.join("logs-g"));
+    for suffix in ["", "+", "++"] {
+        let results = read(&dir2.join(format!("logs-g/results{suffix}.md")));
+        assert!(results.contains("| nocot | nocot |"), "g's results{suffix}.md:\n{results}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&dir2).ok();
+}
+
+#[test]
 fn progress_or_finish_without_begin_says_the_session_is_gone() {
     // What a call finds on a fresh machine after the last one was given back.
     let dir = std::env::temp_dir().join(format!("kava-device-session-gone-{}", std::process::id()));

@@ -25,15 +25,41 @@
 # scripts/latent-depth/run.sh (a warm-up trained elsewhere goes to /root/$TAG-work before `start`).
 # ROOT (default /root) holds the work directories, KT_BIN (default $ROOT/kt/bin) the binaries,
 # BACKEND (default cuda) is the one every phase trains on: other values are for tests elsewhere.
+# A run carried from one device session to the next (a stage too long for one session):
+#   KEEP_RUNS="codi ..."  the archive also brings back each named run's last finished stage, as
+#                         <run>-s<K>.tar.xz.part-* (its final/, f32, in parts of 12 MiB)
+#   SEED_RUNS="codi++=PREFIX ..."  before the phases, PREFIX* (those parts, carried in) is
+#                         unpacked to $WORK/runs/codi++/; train.sh STAGES=N then trains only the
+#                         stages after it. A call's tree and carry must stay within the device
+#                         tool's 64 MiB, so a session's first call can copy the parts to /root
+#                         (PREFIX absolute) and the next carry the bundle.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TAG=${TAG:-demo}
 ROOT=${ROOT:-/root}
 KT_BIN=${KT_BIN:-$ROOT/kt/bin}
 BG_OUT=$ROOT/$TAG-out
+WORK=$ROOT/$TAG-work
+
+# SEED_RUNS' runs into WORK (each once: a run already there is kept).
+seed_runs() {
+  local spec name prefix parts
+  for spec in ${SEED_RUNS:-}; do
+    name=${spec%%=*} prefix=${spec#*=}
+    [ -d "$WORK/runs/$name/final" ] && continue
+    parts=("$prefix"*)
+    [ -e "${parts[0]}" ] || { echo "gpu.sh: SEED_RUNS: no file $prefix* for run $name" >&2; return 1; }
+    mkdir -p "$WORK/runs/$name.tmp" && cat "${parts[@]}" | xz -dc | tar -C "$WORK/runs/$name.tmp" -xf - \
+      && [ -d "$WORK/runs/$name.tmp/final" ] || { echo "gpu.sh: SEED_RUNS: $prefix* is not a run's final/ as KEEP_RUNS writes it" >&2; rm -rf "$WORK/runs/$name.tmp"; return 1; }
+    rm -rf "$WORK/runs/$name" && mv "$WORK/runs/$name.tmp" "$WORK/runs/$name"
+    echo "gpu.sh: seeded $WORK/runs/$name from $prefix*"
+  done
+}
 case ${1:-} in
   start)
     shift
+    # Here, where relative SEED_RUNS paths resolve (the background runs from a copy).
+    seed_runs || exit 1
     rm -rf "$BG_OUT" && mkdir -p "$BG_OUT"
     # The background job runs from a copy of the scripts (the next call re-sends the working tree);
     # the CUDA binaries must already be in $KT_BIN (a foreground phase or scripts/gpu/train.sh stash).
@@ -57,7 +83,6 @@ case ${1:-} in
     exit 0 ;;
 esac
 OUT=${OUT:-/tmp/kava-out}
-WORK=$ROOT/$TAG-work
 
 # The logs, metrics, predictions and tables of WORK -> $OUT/logs.tgz; with `package`, the packaged
 # model in parts of 12 MiB: the device tool brings back files of at most 16 MiB, and the f32 model
@@ -68,10 +93,24 @@ archive() { # [package]
   if [ "${1:-}" = package ]; then
     tar -cf - -C kava/models demo | xz -T0 -6 | split -b 12M - "$OUT/demo-model.tar.xz.part-"
   fi
+  local name k s last
+  for name in ${KEEP_RUNS:-}; do
+    last=""
+    s=""
+    for ((k = 1; k <= 8; k++)); do
+      [ -d "$WORK/runs/$name$s/final" ] && last=$k:$s
+      s+=+
+    done
+    if [ -z "$last" ]; then echo "gpu.sh: KEEP_RUNS: $name finished no stage" >&2; continue; fi
+    k=${last%%:*} s=${last#*:}
+    tar -cf - -C "$WORK/runs/$name$s" final | xz -T0 -6 | split -b 12M - "$OUT/$name-s$k.tar.xz.part-"
+    echo "gpu.sh: kept $name$s as $name-s$k.tar.xz.part-*"
+  done
 }
 if [ "${1:-}" = archive ]; then shift; archive "$@"; exit; fi
 
 mkdir -p "$KT_BIN" "$OUT"
+seed_runs || exit 1
 [ -x "$KT_BIN/kava-train" ] || xz -dc "${BUNDLE:-.gpu1/bundle.tar.xz}" | tar -C "$KT_BIN" -xf - || exit 1
 export KAVA_TRAIN=$KT_BIN/kava-train KAVA=$KT_BIN/kava WORK BACKEND=${BACKEND:-cuda}
 nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo "gpu.sh: no nvidia-smi"

@@ -9,14 +9,15 @@
 #   session.sh finish       waits for both pipelines until UNTIL (default 1450) seconds after the
 #                           start; a pipeline still running then is stopped, and one that was
 #                           stopped or failed (its deadline cut a stage short: it evaluated
-#                           nothing) is salvaged: every stage it finished is evaluated (its `eval`
-#                           rows, stage 1 and SUFFIX's) and, if its phases package, the last
-#                           finished stage of PACKAGE_RUN packaged; then brings each back under
-#                           $OUT/<tag>/ (gpu.log, logs.tgz, model parts)
+#                           nothing) is salvaged: every stage it finished is evaluated (train.sh
+#                           evalall) and, if its phases package, the last finished stage of
+#                           PACKAGE_RUN packaged (KEEP_RUNS: their last finished stages kept); then
+#                           brings each back under $OUT/<tag>/ (gpu.log, logs.tgz, model parts)
 # PLAN is a bash file that sets TAG0 and TAG1 (the names of the pipelines on GPU 0 and GPU 1),
 # ENV0 and ENV1 (each one's settings as train.sh reads them, "NAME=value NAME=\"a b\" ..."), COMMON
 # (the settings of both), PHASES0 and PHASES1 (their gpu.sh phases) and DEADLINE_S (training stops
-# that many seconds after the start; default 1380; DEADLINE_S0 / DEADLINE_S1 for one GPU). The plan of a session is committed with its
+# that many seconds after the start; default 1380; DEADLINE_S0 / DEADLINE_S1 for one GPU) and may
+# set UNTIL (finish's limit). The plan of a session is committed with its
 # results (e.g. docs/results/demo-model-2026-11-29/s16-plan.sh). BUNDLE (.gpu3/bundle.tar.xz): the
 # CUDA binaries (`BINS=kava-train scripts/gpu/pack.sh`). ROOT, KT_BIN and BACKEND as in gpu.sh.
 set -uo pipefail
@@ -57,22 +58,26 @@ salvage() { # G
   # One command line for train.sh with the pipeline's settings; a setting written after them wins.
   local pre="env ${COMMON:-} ${!env} WORK=$(printf %q "$ROOT/$t-work") KAVA_TRAIN=$(printf %q "$KT_BIN/kava-train")"
   pre+=" KAVA=$(printf %q "$KT_BIN/kava") BACKEND=${BACKEND:-cuda} CUDA_VISIBLE_DEVICES=$1"
-  local script
+  local script gpu k s
   script=$(printf %q "$ROOT/$t-snap/scripts/demo-model/train.sh")
+  gpu="OUT=$(printf %q "$ROOT/$t-out") TAG=$t $(printf %q "$ROOT/$t-snap/scripts/demo-model/gpu.sh") archive"
   {
     echo "session.sh: $t stopped at t = $(( $(date +%s) - T0 )) s or failed; evaluating the stages it finished"
-    suffix=$(eval "$pre bash -c 'echo \${SUFFIX:-}'")
-    # Stage 1, then the later stage the settings name (train.sh's eval leaves out untrained rows).
-    eval "$pre SUFFIX= $script eval"
-    [ -z "$suffix" ] || eval "$pre SUFFIX=$suffix $script eval"
+    # Every stage some run finished (train.sh's eval leaves out the rows of runs that did not).
+    eval "$pre SUFFIX= $script evalall"
     if [[ " ${!phases} " == *" package "* ]]; then
       pr=$(eval "$pre bash -c 'echo \${PACKAGE_RUN:-kava}'")
-      [ -n "$suffix" ] && [ -d "$ROOT/$t-work/runs/$pr$suffix/final" ] || suffix=""
+      # The last stage of PACKAGE_RUN that finished.
+      suffix="" s=""
+      for ((k = 1; k <= 8; k++)); do
+        [ -d "$ROOT/$t-work/runs/$pr$s/final" ] && suffix=$s
+        s+=+
+      done
       echo "session.sh: packaging $pr$suffix"
       eval "$pre SUFFIX=$suffix $script package"
-      OUT=$ROOT/$t-out TAG=$t "$ROOT/$t-snap/scripts/demo-model/gpu.sh" archive package
+      eval "$pre $gpu package"
     else
-      OUT=$ROOT/$t-out TAG=$t "$ROOT/$t-snap/scripts/demo-model/gpu.sh" archive
+      eval "$pre $gpu"
     fi
   } >> "$ROOT/$t-out/gpu.log" 2>&1
 }

@@ -12,7 +12,11 @@
 #            -> $WORK/select.md; the best becomes PACKAGE_RUN unless that is set
 #   extend   a further stage of EXTEND_STEPS for every method from its own result: runs/<m> ->
 #            runs/<m>+ (eval/select/package then take SUFFIX=+); SUFFIX=++ FROM_SUFFIX=+ a third
-#            stage, runs/<m>+ -> runs/<m>++. The embedded model is a second stage's: `all` runs it
+#            stage, runs/<m>+ -> runs/<m>++. STAGES=N: every stage up to the Nth in turn (runs/<m>+,
+#            ++, ... with N - 1 pluses; SUFFIX then defaults to the last), skipping a run whose
+#            stage, or a later one, is already there (a run carried in: gpu.sh SEED_RUNS). The
+#            embedded model is a second stage's: `all` runs it (STAGES=N: the Nth)
+#   evalall  `eval` for every stage that has a trained run: results.md, results+.md, ...
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
 #   package  PACKAGE_RUN's final model as f16 into kava/models/demo, or PACKAGE_DIR (+ questions.txt: held-out problems)
@@ -20,7 +24,7 @@
 #            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... or `all` — the committed model's recipe: prepare warmup
 # methods select eval, then with SUFFIX=+ extend select eval package (EXTEND_STEPS=0: one stage
-# only, packaged from it). Environment: KAVA_TRAIN / KAVA (the
+# only, packaged from it; STAGES=N: N stages, the Nth packaged). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
 # directory, default demo-work), TRAIN_N (training problems, default 50 000), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
 # methods), LR (1e-3), EXTEND_STEPS (1 500), METHODS (default "cot nocot codi kava"), JOBS,
@@ -45,6 +49,17 @@ STEPS=${STEPS:-1500}
 MB=${MB:-64}
 LR=${LR:-1e-3}
 EXTEND_STEPS=${EXTEND_STEPS:-1500}
+# The pluses that name stage K's runs: stage 1 runs/<m>, stage 2 runs/<m>+, stage 3 runs/<m>++ ...
+stage_suffix() { # K
+  local k=$1 s=""
+  while [ "$k" -gt 1 ]; do s+=+; k=$((k - 1)); done
+  echo "$s"
+}
+MAX_STAGES=8
+if [ -n "${STAGES:-}" ]; then
+  [[ "$STAGES" =~ ^[1-9]$ ]] && [ "$STAGES" -le "$MAX_STAGES" ] || { echo "train.sh: STAGES=$STAGES: expected 1 to $MAX_STAGES" >&2; exit 2; }
+  [ -n "${SUFFIX+set}" ] || SUFFIX=$(stage_suffix "$STAGES")
+fi
 JOBS=${JOBS:-5}
 EVAL_N=${EVAL_N:-500}
 BACKEND_ARG=()
@@ -150,29 +165,42 @@ phase_warmup() {
   tail -3 "$WORK/logs/warmup.log"
 }
 
+# Whether run M has finished the stage SUFFIX names, or a later one (a run carried in at a later
+# stage skips the stages before it).
+stage_done() { # M SUFFIX
+  local s=$2 k
+  for ((k = ${#2}; k < MAX_STAGES; k++)); do
+    [ -d "$WORK/runs/$1$s/final" ] && return 0
+    s+=+
+  done
+  return 1
+}
+
 # Trains every method (JOBS at a time) for STEPS into runs/<method><SUFFIX>, each from FROM:
-# `warmup` (the shared warm-up) or `self` (the method's own runs/<method>/final); a run that was
-# stopped continues from its checkpoint.
-train_all() { # SUFFIX STEPS FROM
-  local suffix=$1 steps=$2 from=$3 pids=() m src spec
+# `warmup` (the shared warm-up) or `self` (the method's own runs/<method>FROM_SUFFIX/final); a run
+# that was stopped continues from its checkpoint.
+train_all() { # SUFFIX STEPS FROM [FROM_SUFFIX]
+  local suffix=$1 steps=$2 from=$3 from_suffix=${4-${FROM_SUFFIX:-}} pids=() m src spec
   mkdir -p "$WORK/logs"
   for m in "${METHODS[@]}" "${VARIANT_LIST[@]}"; do
     spec=$m
     [[ " ${METHODS[*]} " == *" $m "* ]] || spec=$(variant_args "$m") || return 1
     while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do sleep 1; done
     src="$WORK/runs/warmup/final"
-    [ "$from" = self ] && src="$WORK/runs/$m${FROM_SUFFIX:-}/final"
+    [ "$from" = self ] && src="$WORK/runs/$m$from_suffix/final"
     local resume=()
     [ -e "$WORK/runs/$m$suffix/latest" ] && resume=(--resume)
     # shellcheck disable=SC2086 # spec is "METHOD [--set k=v]..."
     set -- $spec
     local method=$1; shift
-    [ -d "$WORK/runs/$m$suffix/final" ] || train "$m$suffix" "$method" "$src" "$steps" "$LR" "$MB" "$@" "${resume[@]}" &
+    stage_done "$m" "$suffix" || train "$m$suffix" "$method" "$src" "$steps" "$LR" "$MB" "$@" "${resume[@]}" &
     pids+=($!)
   done
   local rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
-  for m in "${METHODS[@]}" "${VARIANT_LIST[@]}"; do echo "== $m$suffix"; tail -2 "$WORK/logs/$m$suffix.log"; done
+  for m in "${METHODS[@]}" "${VARIANT_LIST[@]}"; do
+    [ -e "$WORK/logs/$m$suffix.log" ] && { echo "== $m$suffix"; tail -2 "$WORK/logs/$m$suffix.log"; }
+  done
   return $rc
 }
 
@@ -180,8 +208,16 @@ phase_methods() { train_all "" "$STEPS" warmup; }
 
 # A further stage with the same budget for every method: each continues from its own final model
 # runs/<method>FROM_SUFFIX (default: the first stage's) for EXTEND_STEPS more steps (a fresh
-# warm-up + cosine schedule) into runs/<method>SUFFIX (default +).
-phase_extend() { train_all "${SUFFIX:-+}" "$EXTEND_STEPS" self; }
+# warm-up + cosine schedule) into runs/<method>SUFFIX (default +). With STAGES=N, stages 2 to N in
+# turn, each from the one before.
+phase_extend() {
+  if [ -z "${STAGES:-}" ]; then train_all "${SUFFIX:-+}" "$EXTEND_STEPS" self; return; fi
+  local k
+  for ((k = 2; k <= STAGES; k++)); do
+    echo "## stage $k"
+    train_all "$(stage_suffix "$k")" "$EXTEND_STEPS" self "$(stage_suffix $((k - 1)))" || return 1
+  done
+}
 
 # Where eval_one writes the evaluation of run NAME (of the stage SUFFIX names) in MODE on SPLIT:
 # one name for the writer and the readers (select, eval). EXT: log or jsonl (its predictions).
@@ -250,6 +286,19 @@ phase_eval() {
   cat "$WORK/results${SUFFIX:-}.md"
 }
 
+# `eval` for every stage of which some run has finished: results.md, results+.md, ... (the rows of
+# one stage are the runs that finished it).
+phase_evalall() {
+  local k suffix m found
+  for ((k = 1; k <= MAX_STAGES; k++)); do
+    suffix=$(stage_suffix "$k") found=""
+    for m in cot nocot codi pccot kava "${VARIANT_LIST[@]}"; do
+      [ -d "$WORK/runs/$m$suffix/final" ] && found=1
+    done
+    [ -z "$found" ] || { echo "## stage $k"; SUFFIX=$suffix phase_eval; }
+  done
+}
+
 # Does the answer depend on the latent reasoning? The packaged model on the held-out problems with
 # T = 0, 1, 2, 3 (trained), 6 Jacobi iterations (`kava eval --iterations`), on BACKEND.
 phase_iterations() {
@@ -282,13 +331,15 @@ phase_package() {
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
 for p in "$@"; do
   if [ "$p" = all ]; then
-    # The first stage (evaluated: the 1× rows), then the second, which is packaged.
+    # The first stage (evaluated: the 1× rows), then the later ones (STAGES, default 2), the last
+    # of which is packaged.
     unset SUFFIX FROM_SUFFIX
+    stages=${STAGES:-2}
     stage1=(prepare warmup methods select eval) stage2=(extend select eval package)
-    [ "$EXTEND_STEPS" -gt 0 ] || { stage1+=(package); stage2=(); }
+    [ "$EXTEND_STEPS" -gt 0 ] && [ "$stages" -gt 1 ] || { stage1+=(package); stage2=(); }
     for q in "${stage1[@]}"; do echo "### $q"; "phase_$q"; done
-    SUFFIX=+
-    for q in "${stage2[@]}"; do echo "### $q (SUFFIX=+)"; "phase_$q"; done
+    STAGES=$stages SUFFIX=$(stage_suffix "$stages")
+    for q in "${stage2[@]}"; do echo "### $q (SUFFIX=$SUFFIX)"; "phase_$q"; done
     unset SUFFIX
   else
     echo "### $p"; "phase_$p"
