@@ -16,7 +16,7 @@ for mode in latent cot; do
   start=$(date +%s.%N)
   line=$("$KT" eval --model kava/models/demo --data "$tmp/test.txt" --mode "$mode" --limit "$n" --batch-size 64 --backend cpu 2>&1 | grep '^kava-train eval |')
   end=$(date +%s.%N)
-  echo "eval $mode: $(echo "$line" | sed 's/.*| accuracy \([^|]*\) |.*/accuracy \1/') | $(echo "$end - $start" | bc) s for $n problems (wall, load included)"
+  echo "eval $mode: $(echo "$line" | sed 's/.*| accuracy \([^|]*\) |.*/accuracy \1/') | $(python3 -c "print(round($end - $start, 2))") s for $n problems (wall, load included)"
 done
 "$KT" train --config scripts/demo-model/demo.toml --method kava --backend cpu --set model=\"kava/models/demo\" \
   --set data.train=\""$tmp/data/train.jsonl"\" --set optim.max_steps="$steps" --set optim.micro_batch=64 \
