@@ -53,3 +53,21 @@ fn paired_counts_the_discordant_problems_and_tests_them_exactly() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn predictions_of_different_test_sets_are_refused_not_paired() {
+    let dir = std::env::temp_dir().join(format!("kava-paired-sets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    preds(&a, "latent", &[true, false, true]);
+    // The same three positions, but the second problem is another one (gold 7, 4 steps).
+    let other = std::fs::read_to_string(&a).unwrap().replacen(r#""gold":1.0,"index":1,"mode":"latent","steps":2"#, r#""gold":7.0,"index":1,"mode":"latent","steps":4"#, 1);
+    assert_ne!(other, std::fs::read_to_string(&a).unwrap());
+    std::fs::write(&b, other).unwrap();
+    let out = paired(&a, &b);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("are not the same problems: 1 of 3 differ") && stderr.contains("problem 1, gold 1.0 / 2 steps against 7.0 / 4 steps"), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -29,13 +29,15 @@ def load(spec):
         try:
             r = json.loads(line)
             key, m, correct = int(r["index"]), r["mode"], bool(r["correct"])
+            # What identifies the problem beyond its position: its gold answer and step count.
+            problem = (r.get("gold"), r.get("steps"))
         except (ValueError, KeyError, TypeError) as e:
             sys.exit(f"paired.py: {path}: line {n}: not a prediction record ({e})")
         if mode and m != mode:
             continue
         if key in rows:
             sys.exit(f"paired.py: {path}: problem {key} twice (modes {rows[key][0]} and {m}): name one with {path}:MODE")
-        rows[key] = (m, correct)
+        rows[key] = (m, correct, problem)
     if not rows:
         sys.exit(f"paired.py: {path}: no records" + (f" of mode {mode}" if mode else ""))
     return rows
@@ -55,6 +57,14 @@ def main(argv):
         sys.exit(__doc__.strip().splitlines()[2])
     a, b = load(argv[1]), load(argv[2])
     common = sorted(set(a) & set(b))
+    # Records are paired by position: two evaluations of different test sets (e.g. another
+    # `synth --train` count, which replaces some test problems) would pair unrelated problems.
+    differ = [k for k in common if None not in a[k][2] + b[k][2] and a[k][2] != b[k][2]]
+    if differ:
+        k = differ[0]
+        sys.exit(f"paired.py: {argv[1]} and {argv[2]} are not the same problems: {len(differ)} of {len(common)} "
+                 f"differ in their gold answer or steps (first: problem {k}, gold {a[k][2][0]} / {a[k][2][1]} steps "
+                 f"against {b[k][2][0]} / {b[k][2][1]} steps); were they evaluated on the same test file?")
     if len(common) < len(a) or len(common) < len(b):
         print(f"note: {len(a)} and {len(b)} problems, {len(common)} in both: comparing those")
     n = len(common)
