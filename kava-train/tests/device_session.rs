@@ -30,6 +30,11 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A file's bytes (model weights, compared whole).
+fn bytes(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// The tar stream that `cat` prints (run in `out`) unpacked into `into`.
 fn untar(cat: &str, out: &Path, into: &Path) {
     std::fs::create_dir_all(into).unwrap();
@@ -112,8 +117,7 @@ DEADLINE_S=3000
     }
     untar("cat b/demo-model.tar.xz.part-* | xz -dc", &out, &dir.join("model-b"));
     // The package is stage 1's kava-t2 (the second stage never finished), as trained (f32: no `kava` here).
-    let weights = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    assert!(weights(dir.join("model-b/demo/model.safetensors")) == weights(work_b.join("kava-t2/final/model.safetensors")));
+    assert!(bytes(&dir.join("model-b/demo/model.safetensors")) == bytes(&work_b.join("kava-t2/final/model.safetensors")));
     assert_eq!(read(&dir.join("model-b/demo/questions.txt")).lines().count(), 16, "questions.txt of the package");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -197,13 +201,12 @@ DEADLINE_S=600
     let log_g = read(&out2.join("g/gpu.log"));
     assert!(log_g.contains("(exit 0)"), "g's log:\n{log_g}");
     let runs = dir2.join("root/g-work/runs");
-    let weights = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     let first = dir.join("root/e-work/runs/nocot/final/model.safetensors");
-    assert!(weights(runs.join("nocot/final/model.safetensors")) == weights(first), "the seeded run is not the kept one");
+    assert!(bytes(&runs.join("nocot/final/model.safetensors")) == bytes(&first), "the seeded run is not the kept one");
     assert!(runs.join("nocot++/final").is_dir() && !runs.join("warmup").exists(), "g trained other than stages 2-3");
     // A pipeline that ends on its own keeps its run's last stage too: the third.
     untar("cat g/nocot-s3.tar.xz.part-* | xz -dc", &out2, &dir2.join("kept-g"));
-    assert!(weights(dir2.join("kept-g/final/model.safetensors")) == weights(runs.join("nocot++/final/model.safetensors")));
+    assert!(bytes(&dir2.join("kept-g/final/model.safetensors")) == bytes(&runs.join("nocot++/final/model.safetensors")));
     untar("gzip -dc g/logs.tgz", &out2, &dir2.join("logs-g"));
     for suffix in ["", "+", "++"] {
         let results = read(&dir2.join(format!("logs-g/results{suffix}.md")));

@@ -93,16 +93,10 @@ archive() { # [package]
   if [ "${1:-}" = package ]; then
     tar -cf - -C kava/models demo | xz -T0 -6 | split -b 12M - "$OUT/demo-model.tar.xz.part-"
   fi
-  local name k s last
+  local name k s
   for name in ${KEEP_RUNS:-}; do
-    last=""
-    s=""
-    for ((k = 1; k <= 8; k++)); do
-      [ -d "$WORK/runs/$name$s/final" ] && last=$k:$s
-      s+=+
-    done
-    if [ -z "$last" ]; then echo "gpu.sh: KEEP_RUNS: $name finished no stage" >&2; continue; fi
-    k=${last%%:*} s=${last#*:}
+    s=$(WORK=$WORK scripts/demo-model/train.sh last-stage "$name") || { echo "gpu.sh: KEEP_RUNS: $name finished no stage" >&2; continue; }
+    k=$(( ${#s} + 1 ))
     tar -cf - -C "$WORK/runs/$name$s" final | xz -T0 -6 | split -b 12M - "$OUT/$name-s$k.tar.xz.part-"
     echo "gpu.sh: kept $name$s as $name-s$k.tar.xz.part-*"
   done

@@ -58,7 +58,7 @@ salvage() { # G
   # One command line for train.sh with the pipeline's settings; a setting written after them wins.
   local pre="env ${COMMON:-} ${!env} WORK=$(printf %q "$ROOT/$t-work") KAVA_TRAIN=$(printf %q "$KT_BIN/kava-train")"
   pre+=" KAVA=$(printf %q "$KT_BIN/kava") BACKEND=${BACKEND:-cuda} CUDA_VISIBLE_DEVICES=$1"
-  local script gpu k s
+  local script gpu
   script=$(printf %q "$ROOT/$t-snap/scripts/demo-model/train.sh")
   gpu="OUT=$(printf %q "$ROOT/$t-out") TAG=$t $(printf %q "$ROOT/$t-snap/scripts/demo-model/gpu.sh") archive"
   {
@@ -67,12 +67,7 @@ salvage() { # G
     eval "$pre SUFFIX= $script evalall"
     if [[ " ${!phases} " == *" package "* ]]; then
       pr=$(eval "$pre bash -c 'echo \${PACKAGE_RUN:-kava}'")
-      # The last stage of PACKAGE_RUN that finished.
-      suffix="" s=""
-      for ((k = 1; k <= 8; k++)); do
-        [ -d "$ROOT/$t-work/runs/$pr$s/final" ] && suffix=$s
-        s+=+
-      done
+      suffix=$(eval "$pre $script last-stage $(printf %q "$pr")") || suffix=""
       echo "session.sh: packaging $pr$suffix"
       eval "$pre SUFFIX=$suffix $script package"
       eval "$pre $gpu package"

@@ -259,13 +259,20 @@ phase_select() {
   echo "selected: $(cat "$WORK/selected${SUFFIX:-}")"
 }
 
-phase_eval() {
-  mkdir -p "$WORK/logs"
+# The rows `eval` evaluates, one "RUN MODE" per line: PACKAGE_RUN in latent and CoT mode, cot,
+# nocot, pccot, codi and the VARIANTS in their modes — those that finished the stage SUFFIX names.
+eval_rows() {
   local pr r m
   pr=$(package_run)
-  local all=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent") rows=()
+  local all=("$pr latent" "$pr cot" "cot cot" "nocot nocot" "pccot latent" "codi latent")
   for m in kava "${VARIANT_LIST[@]}"; do [ "$m" = "$pr" ] || all+=("$m $(mode_of "$m")"); done
-  for r in "${all[@]}"; do [ -d "$WORK/runs/${r%% *}${SUFFIX:-}/final" ] && rows+=("$r"); done
+  for r in "${all[@]}"; do [ ! -d "$WORK/runs/${r%% *}${SUFFIX:-}/final" ] || echo "$r"; done
+}
+
+phase_eval() {
+  mkdir -p "$WORK/logs"
+  local r rows=()
+  mapfile -t rows < <(eval_rows)
   for r in "${rows[@]}"; do eval_one $r & done
   wait
   {
@@ -289,14 +296,22 @@ phase_eval() {
 # `eval` for every stage of which some run has finished: results.md, results+.md, ... (the rows of
 # one stage are the runs that finished it).
 phase_evalall() {
-  local k suffix m found
+  local k suffix
   for ((k = 1; k <= MAX_STAGES; k++)); do
-    suffix=$(stage_suffix "$k") found=""
-    for m in cot nocot codi pccot kava "${VARIANT_LIST[@]}"; do
-      [ -d "$WORK/runs/$m$suffix/final" ] && found=1
-    done
-    [ -z "$found" ] || { echo "## stage $k"; SUFFIX=$suffix phase_eval; }
+    suffix=$(stage_suffix "$k")
+    [ -z "$(SUFFIX=$suffix eval_rows)" ] || { echo "## stage $k"; SUFFIX=$suffix phase_eval; }
   done
+}
+
+# The suffix of run M's last finished stage ("" for stage 1, "+" for stage 2 ...); fails if M
+# finished none. gpu.sh (KEEP_RUNS) and session.sh (salvage) ask it: `train.sh last-stage M`.
+last_stage() { # M
+  local k s="" last=""
+  for ((k = 1; k <= MAX_STAGES; k++)); do
+    [ ! -d "$WORK/runs/$1$s/final" ] || last=${s}.
+    s+=+
+  done
+  [ -n "$last" ] && echo "${last%.}"
 }
 
 # Does the answer depend on the latent reasoning? The packaged model on the held-out problems with
@@ -329,6 +344,7 @@ phase_package() {
 }
 
 [ $# -gt 0 ] || { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0"; exit 2; }
+if [ "$1" = last-stage ]; then last_stage "${2:?train.sh last-stage RUN}"; exit; fi
 for p in "$@"; do
   if [ "$p" = all ]; then
     # The first stage (evaluated: the 1× rows), then the later ones (STAGES, default 2), the last
