@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The CPU backend's speed on this machine, for the embedded demo model: `kava-train eval` in latent
 # and CoT mode on the first N held-out synthetic problems (batch 64), then a few `kava` training
-# steps at the demo recipe's micro-batch 64 from the same model (the median s/step of steps 2..).
-#   KAVA_TRAIN=target/release/kava-train scripts/bench-cpu.sh [N (default 200)] [STEPS (default 4)]
+# steps at the demo recipe's micro-batch 64 from the same model (the median s/step of steps 2..);
+# with KAVA (a `kava` binary) also `kava demo --backend cpu --count 16` (one question at a time).
+#   KAVA_TRAIN=target/release/kava-train [KAVA=target/release/kava] scripts/bench-cpu.sh [N (default 200)] [STEPS (default 4)]
 # Prints one line per measurement; the host's core count and the kava-train build are named.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,3 +27,6 @@ import json, statistics, sys
 s = [json.loads(l)["seconds"] for l in open(sys.argv[1])][1:]
 print(f"train kava (micro-batch 64): median {statistics.median(s):.2f} s/step over steps 2-{len(s) + 1}")
 PY
+if [ -n "${KAVA:-}" ]; then
+  echo "demo (16 problems, one at a time): $("$KAVA" demo --backend cpu --count 16 2>&1 | grep '^speed-up')"
+fi
