@@ -71,3 +71,36 @@ fn predictions_of_different_test_sets_are_refused_not_paired() {
     assert!(!stderr.contains("Traceback"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `scripts/demo-model/near-misses.py`: per step count, the wrong answers and those within K of the gold.
+#[test]
+fn near_misses_counts_wrong_answers_close_to_the_gold_by_step_count() {
+    let dir = std::env::temp_dir().join(format!("kava-near-misses-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("p.jsonl");
+    // (steps, answer, gold): at 2 steps one right and one 10 off; at 5 steps one 3 off, one 4 off, one without a number.
+    let rows = [(2, "20.0", 20.0), (2, "30.0", 20.0), (5, "15.0", 12.0), (5, "8.0", 12.0), (5, "null", 12.0)];
+    let lines: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (s, a, g))| {
+            let correct = *a != "null" && a.parse::<f64>().unwrap() == *g;
+            format!(r#"{{"answer":{a},"correct":{correct},"forward_passes":5,"generated_tokens":3,"gold":{g:.1},"index":{i},"mode":"latent","steps":{s}}}"#)
+        })
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/demo-model/near-misses.py");
+    let out = Command::new("python3").arg(&script).arg(&file).output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let f = file.display();
+    assert!(stdout.contains(&format!("{f} | 2 | 2 | 1 | 0 | 0")), "{stdout}");
+    assert!(stdout.contains(&format!("{f} | 5 | 3 | 3 | 1 | 1")), "{stdout}");
+    // A line that is not a --predictions record: a clear error naming the file and line, no traceback.
+    std::fs::write(&file, "{\"steps\": 2}\n").unwrap();
+    let out = Command::new("python3").arg(&script).arg(&file).output().expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains(&format!("{f}: line 1: not a --predictions record")), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
