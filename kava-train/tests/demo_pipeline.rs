@@ -51,30 +51,35 @@ fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_bef
     let dir = std::env::temp_dir().join(format!("kava-demo-pipeline-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let (work, package) = (dir.join("work"), dir.join("model"));
-    // `all`: the committed recipe, two stages, the second one packaged.
+    // `all`: the committed recipe, four stages, the fourth one packaged.
     let all = train_sh(&work, &package, &[], &["all"]);
-    assert!(all.contains("### package (SUFFIX=+)"), "`all` did not package the second stage:\n{all}");
-    assert_packaged(&work, &package, "+");
-    train_sh(&work, &package, &[("SUFFIX", "++"), ("FROM_SUFFIX", "+")], &["extend", "select", "eval", "package"]);
+    assert!(all.contains("### package (SUFFIX=+++)"), "`all` did not package the fourth stage:\n{all}");
+    assert_packaged(&work, &package, "+++");
+    // One more stage named by hand (SUFFIX / FROM_SUFFIX, as the device calls write it).
+    train_sh(&work, &package, &[("SUFFIX", "++++"), ("FROM_SUFFIX", "+++")], &["extend", "select", "eval", "package"]);
 
-    for (suffix, from) in [("", "runs/warmup/final"), ("+", "runs/kava/final"), ("++", "runs/kava+/final")] {
+    let stages = [("", "runs/warmup/final"), ("+", "runs/kava/final"), ("++", "runs/kava+/final"), ("+++", "runs/kava++/final"), ("++++", "runs/kava+++/final")];
+    for (suffix, from) in stages {
         // Each stage's run was trained from the model named (its config records where it started).
         let config = read(work.join(format!("runs/kava{suffix}/config.toml")));
         assert!(config.contains(&format!("{}\"", work.join(from).display())), "kava{suffix} did not start from {from}:\n{config}");
         // Each stage keeps its own evaluation logs and table: a later stage does not overwrite them.
-        for name in ["eval", "eval-valid"] {
-            let log = read(work.join(format!("logs/{name}-kava{suffix}-latent.log")));
-            assert!(log.contains(&format!("runs/kava{suffix}/final |")), "{name}-kava{suffix}-latent.log: {log}");
-        }
+        let log = read(work.join(format!("logs/eval-kava{suffix}-latent.log")));
+        assert!(log.contains(&format!("runs/kava{suffix}/final |")), "eval-kava{suffix}-latent.log: {log}");
         let results = read(work.join(format!("results{suffix}.md")));
         for row in ["| kava | latent |", "| kava | cot |", "| nocot | nocot |", "| kava-t3 | latent |"] {
             assert!(results.contains(row), "results{suffix}.md lacks {row}:\n{results}");
         }
-        let select = read(work.join(format!("select{suffix}.md")));
-        assert!(select.contains("| kava |") && select.contains("| kava-t3 |"), "select{suffix}.md:\n{select}");
         assert!(work.join(format!("preds/eval-kava{suffix}-latent.jsonl")).is_file());
     }
-    assert_packaged(&work, &package, "++");
+    // The validation set picks among the kava runs of the first stage and of each packaged one.
+    for suffix in ["", "+++", "++++"] {
+        let log = read(work.join(format!("logs/eval-valid-kava{suffix}-latent.log")));
+        assert!(log.contains(&format!("runs/kava{suffix}/final |")), "eval-valid-kava{suffix}-latent.log: {log}");
+        let select = read(work.join(format!("select{suffix}.md")));
+        assert!(select.contains("| kava |") && select.contains("| kava-t3 |"), "select{suffix}.md:\n{select}");
+    }
+    assert_packaged(&work, &package, "++++");
     std::fs::remove_dir_all(&dir).ok();
 }
 

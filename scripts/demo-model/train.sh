@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the embedded demo model (kava/models/demo) and its ablation table (issue #7), all
 # through `kava-train`:
-#   prepare  synthetic problems (`kava-train synth`: 50 000 train, 1 000 held out: the first 500
+#   prepare  synthetic problems (`kava-train synth`: 200 000 train, 1 000 held out: the first 500
 #            are the test set (test.txt), the other 500 the validation set (valid.txt) that picks
 #            among recipe variants) and a scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
 #            digits one per token; 256 wide, 6 layers, ~5 M parameters)
@@ -15,7 +15,7 @@
 #            stage, runs/<m>+ -> runs/<m>++. STAGES=N: every stage up to the Nth in turn (runs/<m>+,
 #            ++, ... with N - 1 pluses; SUFFIX then defaults to the last), skipping a run whose
 #            stage, or a later one, is already there (a run carried in: gpu.sh SEED_RUNS). The
-#            embedded model is a second stage's: `all` runs it (STAGES=N: the Nth)
+#            embedded model is a fourth stage's: `all` runs it (STAGES=N: the Nth; default 4)
 #   evalall  `eval` for every stage that has a trained run: results.md, results+.md, ...
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
 #            codi and pccot in their modes (and the VARIANTS in latent mode) -> $WORK/results.md
@@ -23,10 +23,10 @@
 #   iterations  the packaged model (or MODEL_DIR) in latent mode with T = 0, 1, 2, 3, 6 Jacobi iterations and in
 #            CoT mode, each with its accuracy by the number of reasoning steps
 # Usage: scripts/demo-model/train.sh PHASE... or `all` — the committed model's recipe: prepare warmup
-# methods select eval, then with SUFFIX=+ extend select eval package (EXTEND_STEPS=0: one stage
-# only, packaged from it; STAGES=N: N stages, the Nth packaged). Environment: KAVA_TRAIN / KAVA (the
+# methods select, then stages 2-4 (extend: each from the one before) evalall select package (EXTEND_STEPS=0: one stage
+# only, packaged from it; STAGES=N: N stages, the Nth packaged; default 4). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
-# directory, default demo-work), TRAIN_N (training problems, default 50 000), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
+# directory, default demo-work), TRAIN_N (training problems, default 200 000; 50 000 up to session 16), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
 # methods), LR (1e-3), EXTEND_STEPS (1 500), METHODS (default "cot nocot codi kava"), JOBS,
 # VARIANTS (default pccot-t2), PACKAGE_RUN,
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
@@ -147,7 +147,7 @@ train() { # NAME METHOD FROM-MODEL STEPS LR MICRO-BATCH [extra kava-train args]
 
 phase_prepare() {
   mkdir -p "$WORK/logs"
-  "$KT" synth --out "$WORK/data" --train "${TRAIN_N:-50000}" --test 1000 --seed 1
+  "$KT" synth --out "$WORK/data" --train "${TRAIN_N:-200000}" --test 1000 --seed 1
   # The test stream's first 500 problems are the test set (the same 500 with --test 500); the
   # next 500 are the validation set.
   tail -n +501 "$WORK/data/test.txt" > "$WORK/data/valid.txt"
@@ -347,12 +347,12 @@ phase_package() {
 if [ "$1" = last-stage ]; then last_stage "${2:?train.sh last-stage RUN}"; exit; fi
 for p in "$@"; do
   if [ "$p" = all ]; then
-    # The first stage (evaluated: the 1× rows), then the later ones (STAGES, default 2), the last
-    # of which is packaged.
+    # The first stage, then the later ones (STAGES, default 4), every stage evaluated (results.md:
+    # the 1× rows, results+.md the 2× ...), the last one packaged.
     unset SUFFIX FROM_SUFFIX
-    stages=${STAGES:-2}
-    stage1=(prepare warmup methods select eval) stage2=(extend select eval package)
-    [ "$EXTEND_STEPS" -gt 0 ] && [ "$stages" -gt 1 ] || { stage1+=(package); stage2=(); }
+    stages=${STAGES:-4}
+    stage1=(prepare warmup methods select) stage2=(extend evalall select package)
+    [ "$EXTEND_STEPS" -gt 0 ] && [ "$stages" -gt 1 ] || { stage1+=(eval package); stage2=(); }
     for q in "${stage1[@]}"; do echo "### $q"; "phase_$q"; done
     STAGES=$stages SUFFIX=$(stage_suffix "$stages")
     for q in "${stage2[@]}"; do echo "### $q (SUFFIX=$SUFFIX)"; "phase_$q"; done
