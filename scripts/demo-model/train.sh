@@ -168,12 +168,8 @@ phase_warmup() {
 # Whether run M has finished the stage SUFFIX names, or a later one (a run carried in at a later
 # stage skips the stages before it).
 stage_done() { # M SUFFIX
-  local s=$2 k
-  for ((k = ${#2}; k < MAX_STAGES; k++)); do
-    [ -d "$WORK/runs/$1$s/final" ] && return 0
-    s+=+
-  done
-  return 1
+  local last
+  last=$(last_stage "$1") && [ "${#last}" -ge "${#2}" ]
 }
 
 # Trains every method (JOBS at a time) for STEPS into runs/<method><SUFFIX>, each from FROM:
