@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 KT=${KAVA_TRAIN:-target/release/kava-train}
 n=${1:-200} steps=${2:-4}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-"$KT" synth --out "$tmp/data" --train 50000 --test 1000 --seed 1 > /dev/null
+# The embedded model's data (train.sh prepare): its test problems are held out from that training split.
+"$KT" synth --out "$tmp/data" --train 200000 --test 1000 --seed 1 > /dev/null
 head -n "$n" "$tmp/data/test.txt" > "$tmp/test.txt"
 echo "bench-cpu: $(nproc) cores, $(basename "$KT") $(stat -c %y "$KT" | cut -d. -f1)"
 for mode in latent cot; do
