@@ -84,6 +84,21 @@ fn embedded_demo_model_equals_its_directory_loaded_from_disk() {
     }
 }
 
+/// Issue #7: the committed model directory stays within 20 MB (10^6 bytes each), what the CLI
+/// compiles in and the browser demo downloads — the bound a larger candidate (session 19's
+/// 7 × 320 model: 18.8 MB in f16) must keep.
+#[test]
+fn demo_model_directory_is_at_most_20_mb() {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(demo_dir()).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        assert!(meta.is_file(), "{}: only files belong in the demo model's directory", entry.path().display());
+        total += meta.len();
+    }
+    assert!(total <= 20_000_000, "kava/models/demo holds {total} bytes, over the 20 MB the issue allows");
+}
+
 #[test]
 fn demo_question_without_gold_is_solved_once_and_not_graded() {
     let model = demo::embedded::load(&Backend::Cpu.device().unwrap()).unwrap();
