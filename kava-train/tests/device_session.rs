@@ -3,7 +3,8 @@
 //! pipelines start side by side, one ends on its own and is collected as it is; the other is still
 //! training at the limit, so `finish` stops it (its training commands too), evaluates the stage it
 //! finished, packages that stage's model and brings both back under $OUT. In a second session a
-//! pipeline whose deadline cut its second stage short (so it evaluated nothing) is salvaged too.
+//! pipeline whose deadline cut its second stage short (so it evaluated nothing) is salvaged too,
+//! and a plan without a second pipeline runs on a machine of one GPU.
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -214,6 +215,29 @@ DEADLINE_S=600
     }
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&dir2).ok();
+}
+
+#[test]
+fn a_plan_without_tag1_runs_one_pipeline_for_a_machine_of_one_gpu() {
+    // An empty TAG1 (a machine of one GPU): begin, progress and finish run and report GPU 0's alone.
+    let (dir, plan) = machine(
+        "one",
+        r#"TAG0=k TAG1=
+ENV0='METHODS="nocot" VARIANTS="" JOBS=1'
+PHASES0="prepare warmup methods eval"
+DEADLINE_S=600
+"#,
+    );
+    let begun = session(&dir, "begin", Some(&plan), &[]);
+    assert!(begun.contains("== k") && begun.matches("== ").count() == 1, "begin's progress:\n{begun}");
+    let finished = session(&dir, "finish", None, &[("UNTIL", "600")]);
+    assert!(finished.contains("deadline): none") && finished.matches("== ").count() == 1, "{finished}");
+    let out = dir.join("out");
+    assert!(read(&out.join("k/gpu.log")).contains("(exit 0)"), "k's log: {}", read(&out.join("k/gpu.log")));
+    let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(dirs, ["k"], "what came back");
+    assert!(!dir.join("root/-out").exists() && !dir.join("root/-pid").exists(), "a pipeline without a tag was started");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs ON the lent machine of two GPUs (the device tool; no Rust there): one device session of
+# Runs ON the lent machine of one or two GPUs (the device tool; no Rust there): one device session of
 # demo-model training as three calls, each inside the tool's 600 s, with nothing to write between
 # them — the machine is given back 30 s after a call returns (session 14 lost a call and its
 # background jobs that way), so each call is one short, prepared command:
@@ -13,7 +13,8 @@
 #                           evalall) and, if its phases package, the last finished stage of
 #                           PACKAGE_RUN packaged (KEEP_RUNS: their last finished stages kept); then
 #                           brings each back under $OUT/<tag>/ (gpu.log, logs.tgz, model parts)
-# PLAN is a bash file that sets TAG0 and TAG1 (the names of the pipelines on GPU 0 and GPU 1),
+# PLAN is a bash file that sets TAG0 and TAG1 (the names of the pipelines on GPU 0 and GPU 1; an
+# empty TAG1 runs GPU 0's alone, for a machine of one GPU),
 # ENV0 and ENV1 (each one's settings as train.sh reads them, "NAME=value NAME=\"a b\" ..."), COMMON
 # (the settings of both), PHASES0 and PHASES1 (their gpu.sh phases) and DEADLINE_S (training stops
 # that many seconds after the start; default 1380; DEADLINE_S0 / DEADLINE_S1 for one GPU) and may
@@ -27,11 +28,14 @@ KT_BIN=${KT_BIN:-$ROOT/kt/bin}
 export ROOT KT_BIN
 STATE=$ROOT/session.plan
 
+# The GPUs that run a pipeline: 0, and 1 where the plan names one for it.
+gpus() { echo 0; [ -z "${TAG1:-}" ] || echo 1; }
+
 progress() {
   echo "session.sh: t = $(( $(date +%s) - T0 )) s since the start"
   nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
   local t f
-  for t in "$TAG0" "$TAG1"; do
+  for t in "$TAG0" ${TAG1:-}; do
     echo "== $t"
     grep -v '^step' "$ROOT/$t-out/gpu.log" | tail -4 | cut -c1-250
     for f in "$ROOT/$t-work"/logs/*.log; do
@@ -88,7 +92,7 @@ case ${1:-} in
     mkdir -p "$KT_BIN"
     [ -x "$KT_BIN/kava-train" ] || xz -dc "${BUNDLE:-.gpu3/bundle.tar.xz}" | tar -C "$KT_BIN" -xf - || exit 1
     nvidia-smi -L 2>/dev/null
-    for g in 0 1; do
+    for g in $(gpus); do
       tag=TAG$g env=ENV$g phases=PHASES$g deadline=DEADLINE_S$g
       deadline=${!deadline:-${DEADLINE_S:-1380}}
       eval "env ${COMMON:-} ${!env} DEADLINE=$((T0 + deadline)) TAG=${!tag} CUDA_VISIBLE_DEVICES=$g scripts/demo-model/gpu.sh start ${!phases}"
@@ -102,13 +106,13 @@ case ${1:-} in
   finish)
     load_state
     stopped=()
-    for g in 0 1; do
+    for g in $(gpus); do
       tag=TAG$g
       left=$(( T0 + ${UNTIL:-1450} - $(date +%s) ))
       [ "$left" -gt 0 ] || left=0
       TAG=${!tag} scripts/demo-model/gpu.sh wait "$left" | head -1
     done
-    for g in 0 1; do
+    for g in $(gpus); do
       tag=TAG$g
       if running "${!tag}"; then
         # The pipeline's process group, then its training commands (`timeout` gives each a group of its own).
@@ -122,7 +126,7 @@ case ${1:-} in
       stopped+=("${!tag}")
     done
     wait
-    for g in 0 1; do
+    for g in $(gpus); do
       tag=TAG$g
       TAG=${!tag} scripts/demo-model/gpu.sh collect
       grep -h '^kava-train eval |\|^session.sh\|^gpu.sh: phases' "$ROOT/${!tag}-out/gpu.log" | cut -c1-250

@@ -5,13 +5,15 @@
 # size and one latent-mode solve on the CPU and on wgpu, compared.
 # Usage (repository root): docs/results/demo-model-2026-11-29/s19-plan-check.sh > docs/results/demo-model-2026-11-29/s19-plan-check.txt
 #   BIN: the release binaries (kava-train, kava; default target/release), built with --features kava/wgpu.
+#   PLAN_FILE: the plan in this folder (default s19-plan.sh; s19-plan-h200.sh -> s19-plan-h200-check.txt,
+#   the one-GPU plan session 19 ran: the same wide4 lines, GPU 0's pipeline alone).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-target/release}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/kt" "$tmp/out"
 cp "$BIN/kava-train" "$BIN/kava" "$tmp/kt/"
-{ cat "$here/s19-plan.sh"; echo "COMMON='TRAIN_N=300 LR=1e-3 STEPS=2 EXTEND_STEPS=2 WARMUP_STEPS=2 WARMUP_MB=4 MB=4 EVAL_N=4 JOBS=1 METHODS=\"\"'"; } > "$tmp/plan.sh"
+{ cat "$here/${PLAN_FILE:-s19-plan.sh}"; echo "COMMON='TRAIN_N=300 LR=1e-3 STEPS=2 EXTEND_STEPS=2 WARMUP_STEPS=2 WARMUP_MB=4 MB=4 EVAL_N=4 JOBS=1 METHODS=\"\"'"; } > "$tmp/plan.sh"
 export ROOT=$tmp KT_BIN=$tmp/kt BACKEND=cpu OUT=$tmp/out
 SLEEP=5 scripts/demo-model/session.sh begin "$tmp/plan.sh" > /dev/null
 echo "## session.sh finish"
