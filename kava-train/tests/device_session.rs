@@ -220,12 +220,14 @@ DEADLINE_S=600
 #[test]
 fn a_plan_without_tag1_runs_one_pipeline_for_a_machine_of_one_gpu() {
     // An empty TAG1 (a machine of one GPU): begin, progress and finish run and report GPU 0's alone.
+    // The plan's UNTIL (0: stop at once) gives way to the one finish is called with (600: k ends).
     let (dir, plan) = machine(
         "one",
         r#"TAG0=k TAG1=
 ENV0='METHODS="nocot" VARIANTS="" JOBS=1'
 PHASES0="prepare warmup methods eval"
 DEADLINE_S=600
+UNTIL=0
 "#,
     );
     let begun = session(&dir, "begin", Some(&plan), &[]);

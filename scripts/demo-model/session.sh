@@ -18,7 +18,7 @@
 # ENV0 and ENV1 (each one's settings as train.sh reads them, "NAME=value NAME=\"a b\" ..."), COMMON
 # (the settings of both), PHASES0 and PHASES1 (their gpu.sh phases) and DEADLINE_S (training stops
 # that many seconds after the start; default 1380; DEADLINE_S0 / DEADLINE_S1 for one GPU) and may
-# set UNTIL (finish's limit). The plan of a session is committed with its
+# set UNTIL (finish's limit; UNTIL in finish's environment wins). The plan of a session is committed with its
 # results (e.g. docs/results/demo-model-2026-11-29/s16-plan.sh). BUNDLE (.gpu3/bundle.tar.xz): the
 # CUDA binaries (`BINS=kava-train scripts/gpu/pack.sh`). ROOT, KT_BIN and BACKEND as in gpu.sh.
 set -uo pipefail
@@ -47,11 +47,14 @@ progress() {
 running() { kill -0 "$(cat "$ROOT/$1-pid")" 2>/dev/null; }
 
 # The plan and start time `begin` recorded; none means this machine is not the one `begin` ran on
-# (a machine given back takes its background jobs with it).
+# (a machine given back takes its background jobs with it). An UNTIL given to the call wins over the
+# plan's (session 19's `UNTIL=1440 session.sh finish` was overridden by its plan's 1540).
 load_state() {
   [ -r "$STATE" ] || { echo "session.sh: no session on this machine ($STATE): was the machine given back since \`begin\`?" >&2; exit 2; }
+  local until=${UNTIL:-}
   # shellcheck disable=SC1090
   source "$STATE"
+  [ -z "$until" ] || UNTIL=$until
 }
 
 # GPU G's pipeline was stopped: evaluate every stage it finished, package the last one if its
