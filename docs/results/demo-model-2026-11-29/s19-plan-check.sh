@@ -6,7 +6,8 @@
 # Usage (repository root): docs/results/demo-model-2026-11-29/s19-plan-check.sh > docs/results/demo-model-2026-11-29/s19-plan-check.txt
 #   BIN: the release binaries (kava-train, kava; default target/release), built with --features kava/wgpu.
 #   PLAN_FILE: the plan in this folder (default s19-plan.sh; s19-plan-h200.sh -> s19-plan-h200-check.txt,
-#   the one-GPU plan session 19 ran: the same wide4 lines, GPU 0's pipeline alone).
+#   the one-GPU plan session 19 ran: the same wide4 lines, GPU 0's pipeline alone; s20-plan-t3.sh ->
+#   s20-plan-t3-check.txt, the T = 3 diagnostic alone, which packages nothing, so no model checks).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${BIN:-target/release}
@@ -20,7 +21,10 @@ echo "## session.sh finish"
 SLEEP=5 scripts/demo-model/session.sh finish 2>&1 | grep '^kava-train eval |\|^gpu.sh: phases\|^session.sh: salvaged' | sed "s|$tmp|ROOT|g" | cut -c1-200
 echo "## what came back"
 (cd "$tmp/out" && find . -type f | sort)
-model=$tmp/wide4-snap/kava/models/demo
+# The model checks, for the pipeline that packaged (wide4; a plan without a package stops here).
+packaged=$(cd "$tmp/out" && ls -d -- */demo-model.tar.xz.part-aa 2>/dev/null | head -1) || true
+[ -n "$packaged" ] || exit 0
+model=$tmp/${packaged%%/*}-snap/kava/models/demo
 echo "## the packaged model (f16): $(jq -r '"\(.num_hidden_layers) layers x \(.hidden_size), \(.num_attention_heads) / \(.num_key_value_heads) heads, MLP \(.intermediate_size)"' "$model/config.json")"
 echo "files: $(find "$model" -type f -printf '%s\n' | awk '{ s += $1 } END { print s }') bytes"
 q="Tom has 3 apples and buys 4 more. How many apples does he have?"

@@ -7,7 +7,7 @@
 # matters only if #7's owner relaxes the 5x to 4.8x. kava-t3 at ~0.18 s/step (s19-plan.sh's estimate), so
 # 3 000 x 0.06 + 6 000 x 0.18 ~ 1 260 s: within DEADLINE_S1 (1 450) alone on one H200.
 # Calls as s19-plan.sh says (kind nvidia-h200, carry [".gpu3"]), with this file as the PLAN.
-# Checked here with a tiny budget (session 19): s20-plan-t3-check.sh -> s20-plan-t3-check.txt.
+# Checked here with a tiny budget (session 19): PLAN_FILE=s20-plan-t3.sh s19-plan-check.sh -> s20-plan-t3-check.txt.
 # shellcheck disable=SC1091
 source docs/results/demo-model-2026-11-29/s19-plan.sh
 TAG0=$TAG1 ENV0="$ENV1 PACKAGE_RUN=kava-t3" PHASES0=$PHASES1 DEADLINE_S0=$DEADLINE_S1
