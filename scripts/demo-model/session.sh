@@ -34,8 +34,9 @@ gpus() { echo 0; [ -z "${TAG1:-}" ] || echo 1; }
 progress() {
   echo "session.sh: t = $(( $(date +%s) - T0 )) s since the start"
   nvidia-smi --query-gpu=index,utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
-  local t f
-  for t in "$TAG0" ${TAG1:-}; do
+  local g t f
+  for g in $(gpus); do
+    t=TAG$g t=${!t}
     echo "== $t"
     grep -v '^step' "$ROOT/$t-out/gpu.log" | tail -4 | cut -c1-250
     for f in "$ROOT/$t-work"/logs/*.log; do
