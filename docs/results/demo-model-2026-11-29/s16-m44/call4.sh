@@ -1,5 +1,0 @@
-#!/usr/bin/env bash
-# Session 16, device call 4, verbatim (nvidia-h200-x2, carry .gpu3; the machine of calls 1-3, still
-# warm): a third stage (1 500 x 64, lr 1e-3, from each run's second-stage result) for kava-t2m44 on
-# GPU 0 and the M = 24 control kava-t2 on GPU 1, each evaluated in latent and CoT mode.
-export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava BACKEND=cuda LR=1e-3 EXTEND_STEPS=1500 SUFFIX=++ FROM_SUFFIX=+ JOBS=1 METHODS=""; mkdir -p $OUT/s3; (CUDA_VISIBLE_DEVICES=0 WORK=/root/m44-work VARIANTS=kava-t2m44 PACKAGE_RUN=kava-t2m44 timeout 470 scripts/demo-model/train.sh extend eval > $OUT/s3/m44.txt 2>&1) & (CUDA_VISIBLE_DEVICES=1 WORK=/root/m44b-work VARIANTS=kava-t2 PACKAGE_RUN=kava-t2 timeout 470 scripts/demo-model/train.sh extend eval > $OUT/s3/m24.txt 2>&1) & wait; tail -5 $OUT/s3/*.txt; cd /root/m44-work && tar czf $OUT/s3/m44-logs.tgz logs preds results*.md runs/*++/metrics.jsonl; cd /root/m44b-work && tar czf $OUT/s3/m24-logs.tgz logs preds results*.md runs/*++/metrics.jsonl; ls -la $OUT/s3

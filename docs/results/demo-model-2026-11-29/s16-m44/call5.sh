@@ -1,4 +1,0 @@
-#!/usr/bin/env bash
-# Session 16, device call 5, verbatim (the same machine): bring back kava-t2++ (f32), then a fourth
-# stage of 1 000 steps for it on GPU 1 (all the device time left allowed), evaluated in both modes.
-export KAVA_TRAIN=/root/kt/bin/kava-train KAVA=/root/kt/bin/kava BACKEND=cuda LR=1e-3 JOBS=1 METHODS=""; mkdir -p $OUT/p3 $OUT/s4; (cd /root/m44b-work/runs/kava-t2++ && tar cf - final | xz -T8 -c | split -b 12M - $OUT/p3/kava-t2pp.tar.xz.part-) ; (CUDA_VISIBLE_DEVICES=1 WORK=/root/m44b-work VARIANTS=kava-t2 PACKAGE_RUN=kava-t2 EXTEND_STEPS=1000 SUFFIX=+++ FROM_SUFFIX=++ timeout 200 scripts/demo-model/train.sh extend; CUDA_VISIBLE_DEVICES=1 WORK=/root/m44b-work VARIANTS=kava-t2 PACKAGE_RUN=kava-t2 SUFFIX=+++ timeout 40 scripts/demo-model/train.sh eval) > $OUT/s4/m24.txt 2>&1; cd /root/m44b-work && tar czf $OUT/s4/m24-logs.tgz logs preds results*.md runs/*+++/metrics.jsonl; ls -la $OUT/*
