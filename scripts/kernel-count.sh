@@ -2,7 +2,8 @@
 # Kernels launched per training step, counted by CubeCL's profiler on the wgpu backend (here:
 # Mesa's lavapipe; the count does not depend on the GPU, the time per kernel does — see
 # scripts/gpu/profile-step.sh for that). A KaVa step is launch-bound on the GPU
-# (docs/results/speed-2026-11-29/), so fewer launches is the proxy this machine can measure.
+# (its profile: scripts/gpu/profile-step.sh), so fewer launches is the proxy a machine without a
+# GPU can measure.
 #   KAVA_TRAIN=target/debug/kava-train (built with --features kava-train/wgpu) \
 #   MODEL=<HF dir, e.g. scripts/demo-model/train.sh prepare's init> DATA=<train.jsonl> \
 #   scripts/kernel-count.sh [METHOD...]      (default: cot kava; STEPS=4, MB=4)

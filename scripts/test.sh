@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh machine: installs what the tests need, then runs them.
 #   - Mesa's lavapipe Vulkan driver, so the wgpu parity tests run without a GPU.
-#   - python3, for the test of scripts/demo-model/paired.py (kava-train/tests/paired_script.rs);
-#     pgrep/pkill (procps) and xz (xz-utils), for the test of scripts/demo-model/session.sh
-#     (kava-train/tests/device_session.rs).
+#   - python3, for the test of scripts/demo-model/paired.py (kava-train/tests/paired_script.rs).
 #   - for the browser test (scripts/test-web.sh): trunk, wasm-bindgen-cli, Debian's chromium and
 #     the npm package playwright-core, each only when missing.
 # Set KAVA_SKIP_WGPU=1 to test on the CPU backend only; KAVA_SKIP_WEB=1 skips the browser test
@@ -20,8 +18,6 @@ if [ "${KAVA_SKIP_WGPU:-0}" != 1 ] && ! ls /usr/share/vulkan/icd.d/lvp_icd*.json
   apt_install "the lavapipe Vulkan driver (mesa-vulkan-drivers)" mesa-vulkan-drivers libvulkan1
 fi
 command -v python3 >/dev/null || apt_install python3 python3
-command -v pkill >/dev/null || apt_install procps procps
-command -v xz >/dev/null || apt_install xz-utils xz-utils
 # wgpu warns without it; harmless, but keep the log clean.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 

@@ -1,7 +1,7 @@
 //! `scripts/demo-model/train.sh` — the script that reproduces the embedded demo model — end to end
 //! with this build's `kava-train` on a tiny model (a 32-wide layer, a few steps per stage, on the
 //! CPU): every phase runs, the later training stages start from the stage before, and each stage's
-//! evaluation logs, tables and packaged model land where the next phase and the device scripts look.
+//! evaluation logs, tables and packaged model land where the next phase looks for them.
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -120,7 +120,7 @@ fn stages_run_in_one_go_and_a_run_carried_in_at_a_later_stage_skips_the_ones_bef
     let weights = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert!(weights(package.join("model.safetensors")) == weights(work.join("runs/kava++/final/model.safetensors")));
 
-    // Another work directory holding only kava's second stage (as gpu.sh SEED_RUNS leaves it):
+    // Another work directory holding only kava's second stage (a run copied in from elsewhere):
     // STAGES=3 trains the third from it and nothing before it.
     let seeded = dir.join("seeded");
     std::fs::create_dir_all(seeded.join("runs/kava+/final")).unwrap();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A small probe for issue #7 on any machine (CPU is enough): does training with more Jacobi
+# A small probe on any machine (CPU is enough): does training with more Jacobi
 # iterations let the latents reach deeper problems? Continues the embedded model
 # (kava/models/demo) with `kava` for STEPS steps at T = 3 (the control: more training alone) and
 # at T = 6, then evaluates both in latent mode on the held-out problems with the accuracy by

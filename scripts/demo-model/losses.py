@@ -2,7 +2,7 @@
 """Mean loss terms over the last N steps of kava-train runs (metrics.jsonl, plain or .gz).
 
 Usage: scripts/demo-model/losses.py [--last 50] [--curve K] FILE...
-e.g.   scripts/demo-model/losses.py docs/results/demo-model-2026-11-29/metrics/*.jsonl.gz
+e.g.   scripts/demo-model/losses.py demo-work/runs/*/metrics.jsonl
 --curve K also prints, per run, the mean ce_student (and L_KV, where the run has it) of each
 window of K steps (when it fell);
 --below X the first step where the mean ce_student of the --last steps from there is below X.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the embedded demo model (kava/models/demo) and its ablation table (issue #7), all
-# through `kava-train`:
+# Reproduces the embedded demo model (kava/models/demo) and its ablation table, all through
+# `kava-train`:
 #   prepare  synthetic problems (`kava-train synth`: 200 000 train, 1 000 held out: the first 500
 #            are the test set (test.txt), the other 500 the validation set (valid.txt) that picks
 #            among recipe variants) and a scratch Llama (`kava-train init-model`: BPE vocabulary trained on the train split,
@@ -14,7 +14,7 @@
 #            runs/<m>+ (eval/select/package then take SUFFIX=+); SUFFIX=++ FROM_SUFFIX=+ a third
 #            stage, runs/<m>+ -> runs/<m>++. STAGES=N: every stage up to the Nth in turn (runs/<m>+,
 #            ++, ... with N - 1 pluses; SUFFIX then defaults to the last), skipping a run whose
-#            stage, or a later one, is already there (a run carried in: gpu.sh SEED_RUNS). The
+#            stage, or a later one, is already there (e.g. a run copied in from another machine). The
 #            embedded model is a fourth stage's: `all` runs it (STAGES=N: the Nth; default 4)
 #   evalall  `eval` for every stage that has a trained run: results.md, results+.md, ...
 #   eval     the 500 held-out problems: PACKAGE_RUN in latent and CoT mode, cot in CoT mode, nocot,
@@ -26,7 +26,7 @@
 # methods select, then stages 2-4 (extend: each from the one before) evalall select package (EXTEND_STEPS=0: one stage
 # only, packaged from it; STAGES=N: N stages, the Nth packaged; default 4). Environment: KAVA_TRAIN / KAVA (the
 # binaries; default target/release/*), BACKEND (cuda|wgpu|cpu, default: the best one), WORK (run
-# directory, default demo-work), TRAIN_N (training problems, default 200 000; 50 000 up to session 16), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
+# directory, default demo-work), TRAIN_N (training problems, default 200 000), WARMUP_STEPS, WARMUP_MB, WARMUP_LR, STEPS, MB (batch of the
 # methods), LR (1e-3), EXTEND_STEPS (1 500), METHODS (default "cot nocot codi kava"), JOBS,
 # VARIANTS (default pccot-t2), PACKAGE_RUN,
 # TRAIN_TIMEOUT (seconds per training command) and DEADLINE (epoch seconds by which every training
@@ -35,8 +35,9 @@
 # LAYERS (6), INTERMEDIATE (768), HEADS (8), KV_HEADS (4) for `prepare`; TRACE (aug, demo.toml's:
 # the equations, or nl: sentences) for every training command — keep the packaged model within 20 MB of f16.
 # On one H200, three latent runs (codi, pccot, kava, kava-*) side by side at micro-batch 64 keep
-# ~0.5 s/step; five saturate it (0.87 s/step, 2026-11-29 session 7) — set JOBS accordingly.
-# The run that produced the committed model: docs/results/demo-model-2026-11-29/ (commands, logs, table).
+# ~0.5 s/step; five saturate it (0.87 s/step) — set JOBS accordingly.
+# The run that produced the committed model, its evaluation and its ablation: docs/RESULTS.md
+# ("The embedded demo model") and docs/results/demo-model/, docs/results/demo-ablation-4x/.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 KT=${KAVA_TRAIN:-target/release/kava-train}
@@ -71,7 +72,7 @@ read -r -a METHODS <<< "${METHODS-cot nocot codi kava}"
 read -r -a VARIANT_LIST <<< "${VARIANTS-pccot-t2}"  # e.g. VARIANTS="kava-a1 kava-emb"
 
 # A recipe variant: NAME -> the method and the overrides it trains with, on top of demo.toml
-# (since 2026-11-30: aug traces, T = 2; the variants of earlier sessions ran on nl traces at T = 3).
+# (demo.toml has aug traces and T = 2; some variants were first tried on nl traces at T = 3).
 variant_args() {
   case $1 in
     kava-a10) echo "kava --set loss.alpha_codi=10.0" ;; # the paper's α₁ = 10 (demo.toml has 1)
@@ -88,7 +89,7 @@ variant_args() {
     kava-a0kvall) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true" ;; # the same with L_KV alone
     kava-kvall-s43) echo "kava --set loss.kv_every_iteration=true --set optim.seed=43" ;; # kava-kvall, another seed
     kava-a0kvall-s43) echo "kava --set loss.alpha_codi=0.0 --set loss.kv_every_iteration=true --set optim.seed=43" ;; # kava-a0kvall, another seed
-    kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, the embedded model's recipe of sessions 8-11 (latent 50.8 %)
+    kava-t3) echo "kava --set latent.num_iterations=3" ;; # T = 3: with TRACE=nl, an earlier embedded model's recipe (latent 50.8 %)
     kava-t2) echo "kava --set latent.num_iterations=2" ;; # α₁ = 1 (demo.toml's) at T = 2: 5 passes on the aug traces
     kava-t2m12) echo "kava --set latent.num_iterations=2 --set latent.num_latents=12" ;; # kava-t2 with M = 12 (the aug traces: 20.4 tokens on average)
     kava-t2m44) echo "kava --set latent.num_iterations=2 --set latent.num_latents=44" ;; # kava-t2 with M = 44: nothing evicted from any aug trace (the longest, of train and test, has 43 tokens; the only ones longer than 24 are 4- and 5-step traces); the same passes
@@ -100,7 +101,7 @@ variant_args() {
     pccot-t2) echo "pccot --set latent.num_iterations=2" ;; # kava-t2's and kava-a0t2's ablation: the same latents, no KV loss
     pccot-m96) echo "pccot --set latent.num_latents=96" ;; # kava-a0m96's ablation: the same latents, no KV loss (α₁ = 1 as pccot's)
     kava-a0t6) echo "kava --set loss.alpha_codi=0.0 --set latent.num_iterations=6" ;; # L_KV alone and T = 6: on the probe T = 6 followed one link more than T = 3
-    kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's since 2026-11-29 session 8; before that 10)
+    kava-a1) echo "kava --set loss.alpha_codi=1.0" ;;   # α₁ = 1 (demo.toml's; the paper's is 10)
     kava-m12) echo "kava --set latent.num_latents=12" ;; # fewer latents for these short traces
     kava-m6t6) echo "kava --set latent.num_latents=6 --set latent.num_iterations=6" ;; # an exact chain (T = M, as codi) with L_KV: T + n_answer ≈ 9 passes
     kava-t6) echo "kava --set latent.num_iterations=6" ;; # more depth: the latents of T = 3 reach ~2 steps
@@ -300,7 +301,7 @@ phase_evalall() {
 }
 
 # The suffix of run M's last finished stage ("" for stage 1, "+" for stage 2 ...); fails if M
-# finished none. gpu.sh (KEEP_RUNS) and session.sh (salvage) ask it: `train.sh last-stage M`.
+# finished none: `train.sh last-stage M`, e.g. to copy a run's last finished stage elsewhere.
 last_stage() { # M
   local k s="" last=""
   for ((k = 1; k <= MAX_STAGES; k++)); do
@@ -329,7 +330,7 @@ phase_package() {
   if [ -x "$KAVA" ]; then
     "$KAVA" convert "$WORK/runs/$(package_run)${SUFFIX:-}/final" "$dest.tmp" --dtype f16
   else
-    # A kava-train-only bundle (the device tool's 64 MiB): the f32 run as it is, to be converted
+    # Only kava-train on this machine (e.g. a GPU server without the kava binary): the f32 run as it is, to be converted
     # where `kava` is: kava convert DIR DIR.f16 --dtype f16 (exact: f16 rounding is deterministic).
     echo "train.sh package: no $KAVA: packaging the f32 model; convert it to f16 with \`kava convert … --dtype f16\`" >&2
     cp -r "$WORK/runs/$(package_run)${SUFFIX:-}/final/." "$dest.tmp/"

@@ -5,7 +5,7 @@
 # No-CoT must answer in one pass, CoT writes one link per step, and kava/pccot have T = 3 Jacobi
 # passes over M = 6 latents. If the latents add depth, kava beats No-CoT from 2 links on.
 # Everything runs through `kava-train` (synthetic data by gen.py, `init-model`, `train`, `eval`).
-# Results (docs/results/latent-depth-2026-11-29/): the 2-layer CoT teacher learns the lookup only
+# Results (docs/RESULTS.md, "Latent depth probe"; docs/results/latent-depth-probe/): the 2-layer CoT teacher learns the lookup only
 # at ~8 000 steps (LR=1e-3 WARMUP_STEPS=10000: CoT 100 %; with 1 500-5 000 steps it stays at
 # chance; check `kava-train eval --mode cot` before `methods`). From it, kava follows 2 links on
 # every problem with T = 3 and 3 with T = 6 (kava-t6), where No-CoT fails at 2; pccot and codi
