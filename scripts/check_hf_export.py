@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Checks that HF transformers loads a directory written by `kava convert` and computes the same
-logits as kava. Run:
-  kava perplexity --model DIR --text ../shared/data/ppl-paragraph.txt --save-logits /tmp/kava-logits.safetensors
-  python3 scripts/check_hf_export.py DIR /tmp/kava-logits.safetensors ../shared/data/ppl-paragraph.txt
+logits as kava on any short text file TEXT.txt. Run:
+  kava perplexity --model DIR --text TEXT.txt --save-logits /tmp/kava-logits.safetensors
+  python3 scripts/check_hf_export.py DIR /tmp/kava-logits.safetensors TEXT.txt
 Needs torch, transformers and safetensors (CPU is enough). Prints one summary line.
 """
 import math

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine (see scripts/gpu/README.md): the eviction conformance sweep on CUDA,
+# Runs ON the GPU server (see scripts/gpu/README.md): the eviction conformance sweep on CUDA,
 # a PyTorch implementation checked against the Rust reference, then kernel vs tensor-ops vs
 # PyTorch (eager and torch.compile) at SmolLM2 training sizes. Results land in $OUT.
 set -euo pipefail

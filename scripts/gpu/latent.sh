@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine: latent vs CoT wall time per question for SmolLM2-135M on CUDA
-# (untrained latents, T = 3, M = 24, CoT capped at 128 tokens), as issue #4 asks.
+# Runs ON the GPU server (scripts/gpu/README.md): latent vs CoT wall time per question for SmolLM2-135M on CUDA
+# (untrained latents, T = 3, M = 24, CoT capped at 128 tokens).
 # MODEL: the SmolLM2-135M-Instruct Q4_1 GGUF (scripts/fetch-models.sh).
 set -euo pipefail
 BIN=${KAVA_GPU_BIN:-/root/kava-gpu}

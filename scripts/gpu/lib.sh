@@ -1,4 +1,4 @@
-# Shell helpers shared by the scripts that run ON the GPU machine (sourced, not run).
+# Shell helpers shared by the scripts that run ON the GPU server (sourced, not run).
 
 # Samples GPU memory every 0.5 s until the given pid exits; prints the maximum in MiB.
 peak_mem() {

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Packs what scripts/gpu/smollm2-speed.sh needs into device calls of at most LIMIT bytes of carry
-# each (default 50 MB: the device tool moves 64 MiB a call, the repository's tracked files
-# included): the plain CUDA bundle (.gpu1/bundle.tar.xz), the fusion one (.gpu3/bundle.tar.xz,
+# Packs what scripts/gpu/smollm2-speed.sh needs into transfers of at most LIMIT bytes each
+# (default 50 MB, for a limit of 64 MiB per transfer that also carries the repository's tracked
+# files): the plain CUDA bundle (.gpu1/bundle.tar.xz), the fusion one (.gpu3/bundle.tar.xz,
 # FEATURES=kava-train/fusion BUNDLE=.gpu3/bundle.tar.xz scripts/gpu/pack.sh), and one tar of the
 # SmolLM2-135M GGUF, the GSM8k files and the peft wheel, split so that chunk-01 fills .gpu1 up to
 # LIMIT, chunk-02 fills .gpu3, and the rest goes in LIMIT-sized chunks to .gpu2, .gpu4, .gpu5 ….
 # FUSION=0 leaves the fusion bundle out (then chunk-02 is a full LIMIT-sized chunk in .gpu2/ and
 # the rest follow in .gpu4/, .gpu5/ …) — what scripts/gpu/train.sh needs for the long SmolLM2 run.
-#   MODEL=path/to/SmolLM2-135M-Instruct.Q4_1.gguf DATA=../shared/data scripts/gpu/pack-speed.sh
+#   MODEL=path/to/SmolLM2-135M-Instruct.Q4_1.gguf DATA=path/to/data scripts/gpu/pack-speed.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${MODEL:?set MODEL to the SmolLM2-135M-Instruct Q4_1 GGUF}"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Packs everything the GPU training run needs (issue #6's "done means"), built on THIS machine:
+# Packs everything a training run on a GPU server without Rust or network needs, built on THIS machine:
 # the CUDA binaries (scripts/gpu/pack.sh), the SmolLM2-135M GGUF, the GSM8k files, the PyTorch
 # reference script and the peft wheel, as one tar split into chunks of at most 56 MiB, one per
-# directory .gpu1/ .gpu2/ … (git-ignored), so that each device call carries one (the device
-# tool moves at most 64 MiB a call). scripts/gpu/train.sh stash|train|torch runs there.
-#   MODEL=path/to/SmolLM2-135M-Instruct.Q4_1.gguf DATA=../shared/data scripts/gpu/pack-train.sh
+# directory .gpu1/ .gpu2/ … (git-ignored), so that each transfer to the server carries one (for a
+# limit of 64 MiB per transfer). scripts/gpu/train.sh stash|train|torch runs there. DATA holds
+# gsm8k/train.jsonl, gsm8k/test.jsonl and gsm8k-aug/valid.txt (README: "Data and models").
+#   MODEL=path/to/SmolLM2-135M-Instruct.Q4_1.gguf DATA=path/to/data scripts/gpu/pack-train.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${MODEL:?set MODEL to the SmolLM2-135M-Instruct Q4_1 GGUF}"

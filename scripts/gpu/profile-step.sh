@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine: where does a kava-train step spend its time? (issue #6's speed gap).
+# Runs ON the GPU server (scripts/gpu/README.md): where does a kava-train step spend its time?
 # Trains the demo recipe's scratch model (scripts/demo-model/train.sh prepare) for a few steps
 # per case, one process at a time, and writes under $OUT:
 #   steps.txt          s/step and tokens/s of each case (median of its steps after the first 3)
@@ -41,7 +41,7 @@ one() { # CASE [profile]
     printf '[profiling.logger]\nlevel = "basic"\nfile = "%s/profile.log"\nappend = true\n' "$dir" > "$dir/cubecl.toml"
   fi
   # A fresh HOME keeps CubeCL's caches from an earlier case out (not for the profiled case: its
-  # cubecl.toml was not picked up under a changed HOME on 2026-11-29).
+  # cubecl.toml was not picked up under a changed HOME).
   local home=$dir
   [ "${2:-}" = profile ] && home=$HOME
   ( cd "$dir" && HOME=$home XDG_CACHE_HOME=$home/.cache "$BIN/kava-train" train --config "$OLDPWD/scripts/demo-model/demo.toml" --method "$method" --backend "${BACKEND:-cuda}" \

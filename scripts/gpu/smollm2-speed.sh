@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine: issue #6's headline — one KaVa training step on SmolLM2-135M (GSM8k aug
+# Runs ON the GPU server (scripts/gpu/README.md): one KaVa training step on SmolLM2-135M (GSM8k aug
 # traces, micro-batch 16, effective batch 32, LoRA r 128) in kava-train against PyTorch +
 # transformers + PEFT (scripts/kava_torch_train.py) on exactly the same batches (same file, same
 # seed, no validation exclusion: the "twin" of train.sh torch), STEPS steps each, timed as the
 # median of the steps after the third. kava-train runs in each build and dtype asked for:
 #   CASES="plain:f32 plain:bf16 fusion:f32 fusion:bf16"  (plain = .gpu1 bundle, fusion = .gpu3)
-# Stages (one device call each while the machine stays warm):
+# Stages:
 #   stash    copy the carried chunk(s) .gpu*/chunk-* and bundles to $KT
 #   run      reassemble (model.gguf, data/, the peft wheel), convert the GGUF to an HF directory
 #            for PyTorch, time every case -> $OUT/speed.txt, metrics, logs, peak memory

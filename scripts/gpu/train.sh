@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs ON the GPU machine (issue #6's "done means"), in stages, one device call each:
-#   stash         copy the carried chunk (.gpuN/chunk-*) to $KT (kept while the machine is warm)
+# Runs ON the GPU server (scripts/gpu/README.md), in stages:
+#   stash         copy the transferred chunk (.gpuN/chunk-*) to $KT
 #   train [ARGS]  reassemble, then `kava-train train --backend cuda` (KaVa on SmolLM2-135M, GSM8k
 #                 aug traces) with GPU memory sampled by nvidia-smi; extra ARGS go to kava-train
 #                 (e.g. --resume). Logs, metrics, plot and peak memory land in $OUT.
-#   start [ARGS]  train, then check, in a new process session that outlives the call (it runs until
-#                 it ends or the machine goes back), writing to $KT/out; a GPU that other work
+#   start [ARGS]  train, then check, in a detached process (setsid) that keeps running after this
+#                 command returns, writing to $KT/out; a GPU that other work
 #                 shares is fine: the peak memory is also taken for the run's own process
 #   wait [S]      waits up to S seconds (default 540) for that job, then prints its progress
 #   collect       copies what `start` wrote to $OUT (one archive + the peak memory and the eval)
@@ -13,7 +13,7 @@
 #                 export: `kava solve --mode latent` and `kava-train eval` (latent and CoT)
 #   torch         the same step in PyTorch + PEFT (scripts/kava_torch_train.py) on the same model
 #                 (converted by `kava convert`), then check.
-# The carried pieces: scripts/gpu/pack-train.sh (bundle inside the chunks) or
+# The transferred pieces: scripts/gpu/pack-train.sh (bundle inside the chunks) or
 # FUSION=0 scripts/gpu/pack-speed.sh (bundle as .gpu1/bundle.tar.xz beside chunk-01).
 # Environment: STEPS (scheduled steps), MB, EB (micro and effective batch), TRAIN_TIMEOUT or
 # DEADLINE (epoch seconds) to stop training in time, EVAL_LIMIT.
@@ -72,7 +72,7 @@ case $stage in
     ;;
   wait)
     # Waits up to $1 seconds (default 540) for the job `start` began; prints its progress.
-    # (Not `pgrep -f` on its command line: that matches the device call's own command too.)
+    # (Not `pgrep -f` on its command line: that would also match the shell that runs this command.)
     end=$(( $(date +%s) + ${1:-540} ))
     while kill -0 "$(cat "$KT/out/pid")" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do sleep 3; done
     kill -0 "$(cat "$KT/out/pid")" 2>/dev/null && echo "train.sh: still running" || echo "train.sh: done"
