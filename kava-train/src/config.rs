@@ -103,7 +103,7 @@ pub struct LatentSection {
     /// student rows are padded to the teacher's width: on lavapipe, compute-bound, the demo step
     /// took 12 % longer and 24 % more memory. On an H200 (demo model, batch 64, one 20-step
     /// measurement with autotuning still running) it was 8 % faster, 0.516 → 0.473 s/step
-    /// (docs/results/speed-2026-11-29/step-merge-cuda.txt): worth setting on CUDA; off by
+    /// (the record is in git history): worth setting on CUDA; off by
     /// default, as the CPU and lavapipe pay for the padding and one short run is thin evidence.
     pub merge_init_pass: bool,
 }
