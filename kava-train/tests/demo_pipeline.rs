@@ -55,7 +55,7 @@ fn the_demo_model_script_runs_every_phase_and_each_stage_starts_from_the_one_bef
     let all = train_sh(&work, &package, &[], &["all"]);
     assert!(all.contains("### package (SUFFIX=+++)"), "`all` did not package the fourth stage:\n{all}");
     assert_packaged(&work, &package, "+++");
-    // One more stage named by hand (SUFFIX / FROM_SUFFIX, as the device calls write it).
+    // One more stage named by hand (SUFFIX / FROM_SUFFIX, as a command line sets them).
     train_sh(&work, &package, &[("SUFFIX", "++++"), ("FROM_SUFFIX", "+++")], &["extend", "select", "eval", "package"]);
 
     let stages = [("", "runs/warmup/final"), ("+", "runs/kava/final"), ("++", "runs/kava+/final"), ("+++", "runs/kava++/final"), ("++++", "runs/kava+++/final")];

@@ -227,7 +227,7 @@ eval_file() { # DIR NAME MODE [SPLIT: test|valid] [EXT]
 eval_one() { # NAME MODE [SPLIT: test|valid]  (SUFFIX=+ evaluates the extended runs)
   local split=${3:-test} preds=()
   # Per-problem records (scripts/demo-model/paired.py compares two runs on the same problems),
-  # where the binary has --predictions (since 2026-11-30).
+  # where the binary has --predictions.
   if "$KT" eval --help 2>/dev/null | grep -q -- --predictions; then
     mkdir -p "$WORK/preds" && preds=(--predictions "$(eval_file preds "$1" "$2" "$split" jsonl)")
   fi

@@ -84,9 +84,9 @@ fn embedded_demo_model_equals_its_directory_loaded_from_disk() {
     }
 }
 
-/// Issue #7: the committed model directory stays within 20 MB (10^6 bytes each), what the CLI
-/// compiles in and the browser demo downloads — the bound a larger candidate (session 19's
-/// 7 × 320 model: 18.8 MB in f16) must keep.
+/// The committed model directory stays within 20 MB (10^6 bytes each), what the CLI compiles in
+/// and the browser demo downloads — the bound a larger candidate (e.g. a 7 × 320 model: 18.8 MB
+/// in f16) must keep.
 #[test]
 fn demo_model_directory_is_at_most_20_mb() {
     let mut total = 0u64;
