@@ -551,11 +551,16 @@ class Trainer:
         aidx = torch.tensor([[r["ans_start"] + min(j, l - 1) for j in range(a_max)]
                              for r, l in zip(rows, ans_len)], device=dev)
         cache = new_cache()
-        self.qcap.start(aidx)
+        kava = a.method == "kava"
+        if kava:
+            self.qcap.start(aidx)
         out = self.base(input_ids=ids, attention_mask=valid.long(), position_ids=positions_from(valid, torch.zeros(b, dtype=torch.long, device=dev)),
-                        past_key_values=cache, use_cache=True, output_hidden_states=True)
-        q_ans = self.qcap.stop()
+                        past_key_values=cache, use_cache=True, output_hidden_states=a.method != "cot")
+        q_ans = self.qcap.stop() if kava else None
         ce_t = cross_entropy(self.lm.lm_head(out.last_hidden_state), targets, tmask)
+        if a.method == "cot":  # full-CoT SFT: the teacher's CE alone
+            zero = torch.zeros((), device=dev)
+            return ce_t, torch.stack([zero, ce_t.detach(), zero, zero]).float(), tokens
         dpos = torch.tensor([r["distill"] for r in rows], device=dev)
         t_states = [h[torch.arange(b, device=dev), dpos].detach() for h in out.hidden_states[1:]]
         # The CoT cache, evicted to M slots (method.md §4), detached.
@@ -564,6 +569,7 @@ class Trainer:
         cidx = torch.tensor([[r["cot_start"] + min(j, max(l - 1, 0)) for j in range(n_max)]
                              for r, l in zip(rows, cot_len)], device=dev)
         with torch.no_grad():
+          if kava:  # codi has no KV loss: no eviction
             ks, vs = [], []
             for layer in range(L):
                 k, v = cache_kv(cache, layer)
@@ -573,7 +579,8 @@ class Trainer:
             k_t, v_t, _, slot_mask = evict(torch.cat(ks, 1), torch.cat(vs, 1), q_ans,
                                            torch.tensor(cot_len, device=dev), torch.tensor(ans_len, device=dev),
                                            M, a.lam, "max", "position")
-        del out, cache, ks, vs
+            del ks, vs
+        del out, cache
 
         # Student: [BOS] Q (pad..) <bot> <lat>×M, then T Jacobi passes (kava/src/latent/jacobi.rs).
         srows = [student_seq(self.tok, self.eot, e) for e in examples]
@@ -596,8 +603,9 @@ class Trainer:
                             past_key_values=cache, use_cache=True)
             z = torch.cat([z[:, :1], self.proj(out.last_hidden_state[:, :M - 1])], 1)
         # K/V of the last pass at the M latent slots (with gradient: the student side of L_KV).
-        k_s = torch.cat([cache_kv(cache, layer)[0][:, :, q + 1:q + 1 + M] for layer in range(L)], 1)
-        v_s = torch.cat([cache_kv(cache, layer)[1][:, :, q + 1:q + 1 + M] for layer in range(L)], 1)
+        if kava:
+            k_s = torch.cat([cache_kv(cache, layer)[0][:, :, q + 1:q + 1 + M] for layer in range(L)], 1)
+            v_s = torch.cat([cache_kv(cache, layer)[1][:, :, q + 1:q + 1 + M] for layer in range(L)], 1)
 
         # Tail <eot> P A EOS on prefix + the KV of pass T.
         tails, tvalid = pad_right([r["tail"] for r in srows], self.pad)
@@ -617,7 +625,7 @@ class Trainer:
         spos = torch.tensor([r["distill"] for r in srows], device=dev)
         s_states = [h[torch.arange(b, device=dev), spos] for h in out.hidden_states[1:]]
         codi = codi_loss(s_states, t_states)
-        kv = kv_loss(k_s, v_s, k_t, v_t, slot_mask, L)
+        kv = kv_loss(k_s, v_s, k_t, v_t, slot_mask, L) if kava else torch.zeros((), device=dev)
         total = ce_s + ce_t + a.alpha_codi * codi + a.alpha_kv * kv
         terms = torch.stack([ce_s.detach(), ce_t.detach(), codi.detach(), kv.detach()]).float()
         return total, terms, tokens
@@ -669,6 +677,8 @@ def main():
     p.add_argument("--steps", type=int, required=True, help="optimizer steps (also the schedule's total)")
     p.add_argument("--micro-batch", type=int, required=True)
     p.add_argument("--effective-batch", type=int, required=True)
+    p.add_argument("--method", choices=["kava", "codi", "cot"], default="kava",
+                   help="kava (as above); codi: no KV loss and no eviction (pass --m 6 --t 6 for its preset); cot: teacher CE only")
     p.add_argument("--m", type=int, default=24, help="latents M")
     p.add_argument("--t", type=int, default=3, help="Jacobi iterations T")
     p.add_argument("--lr", type=float, default=8e-4)
@@ -747,7 +757,7 @@ def main():
         except ImportError:
             peft_version = None
         doc = dict(
-            impl="pytorch", method="kava", config=vars(args), lora_impl=tr.lora_impl, n_examples=len(data),
+            impl="pytorch", method=args.method, config=vars(args), lora_impl=tr.lora_impl, n_examples=len(data),
             n_trainable=tr.n_trainable, torch=torch.__version__, transformers=transformers.__version__,
             peft=peft_version, python=platform.python_version(), device=gpu,
             cuda=torch.version.cuda if cuda else None, steps=steps, summary=summary)

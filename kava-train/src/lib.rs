@@ -7,6 +7,7 @@
 //! clipping, gradient accumulation, atomic checkpoints with exact resume, evaluation and export
 //! (LoRA lives in `kava::model::Linear`). [`plot`] renders the metrics; [`scratch`] starts a model from nothing (vocabulary + initial weights).
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod objective;

@@ -78,6 +78,42 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Time the training step: the first WARMUP + STEPS steps of a configuration as `train`
+    /// runs them (no checkpoints, no evaluation), reporting s/step, tokens/s, MFU, peak memory
+    /// and, with a CubeCL kernel log, kernels per step.
+    BenchStep {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        backend: Option<Backend>,
+        /// Timed steps.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+        steps: u64,
+        /// Steps run first and not timed (kernel compilation, autotuning).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+        warmup: u64,
+        /// Shorthand for `--set optim.micro_batch=N --set optim.effective_batch=N`.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+        micro_batch: Option<u64>,
+        /// Shorthand for `--set optim.dtype=...` (f32 or bf16).
+        #[arg(long)]
+        dtype: Option<String>,
+        /// Peak dense TFLOP/s of the device for the step's GEMM dtype: adds the MFU.
+        #[arg(long)]
+        peak_tflops: Option<f64>,
+        /// CubeCL's kernel log file (cubecl.toml `[profiling.logger]` file): count launches.
+        #[arg(long)]
+        kernel_log: Option<PathBuf>,
+        /// Append the report as one JSON line to this file (extra `key=value` fields: --tag).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// `key=value` added to the JSON line (repeatable), e.g. `model=smollm2-135m`.
+        #[arg(long = "tag", value_name = "KEY=VALUE")]
+        tags: Vec<String>,
+        /// Run the tensor-op form of every fused kernel (`kava::model::fused`), for comparison.
+        #[arg(long)]
+        no_fused: bool,
+    },
     /// Accuracy and efficiency of a model directory on an evaluation set (per mode).
     Eval {
         #[arg(long)]
@@ -219,6 +255,44 @@ fn real_main() -> anyhow::Result<()> {
                     tps,
                     summary.dir.display()
                 );
+            }
+            Ok(())
+        }
+        Command::BenchStep { config, backend, steps, warmup, micro_batch, dtype, peak_tflops, kernel_log, json, tags, no_fused } => {
+            kava::model::fused::set_enabled(!no_fused);
+            let mut overrides = config.overrides.clone();
+            if let Some(mb) = micro_batch {
+                overrides.push(format!("optim.micro_batch={mb}"));
+                overrides.push(format!("optim.effective_batch={mb}"));
+            }
+            if let Some(d) = &dtype {
+                overrides.push(format!("optim.dtype=\"{d}\""));
+            }
+            let cfg = ConfigArgs { overrides, ..config }.load()?;
+            if let Some(p) = peak_tflops {
+                anyhow::ensure!(p.is_finite() && p > 0.0, "--peak-tflops {p}: expected a positive number");
+            }
+            let fields: Vec<(String, String)> = tags
+                .iter()
+                .map(|t| t.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow::anyhow!("--tag `{t}`: expected KEY=VALUE")))
+                .collect::<anyhow::Result<_>>()?;
+            let (backend, device) = device(backend)?;
+            let opts = kava_train::bench::BenchOptions { warmup: warmup as usize, steps: steps as usize, peak_tflops, kernel_log };
+            let report = kava_train::bench::bench_step(cfg, device, &backend.to_string(), &opts, |l| eprintln!("{l}"))?;
+            println!("{}", report.summary());
+            if let Some(path) = json {
+                let mut v = serde_json::to_value(&report)?;
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("impl".into(), "kava".into());
+                    o.insert("fused".into(), (!no_fused).into());
+                    for (k, val) in fields {
+                        let val = val.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map_or(serde_json::Value::String(val), serde_json::Value::Number);
+                        o.insert(k, val);
+                    }
+                }
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| anyhow::anyhow!("--json {}: {e}", path.display()))?;
+                writeln!(f, "{v}").map_err(|e| anyhow::anyhow!("--json {}: {e}", path.display()))?;
             }
             Ok(())
         }
