@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::tensor::{activation, Bool, Tensor};
 
 use super::cache::KvCache;
+use super::fused;
 use super::linear::Linear;
 use super::precision;
 use super::rope::RopeAngles;
@@ -19,6 +20,16 @@ pub struct Attention {
     pub n_heads: usize,
     pub n_kv_heads: usize,
     pub head_dim: usize,
+}
+
+/// Which cached keys each new query may not see: the future and padding.
+#[derive(Clone, Debug)]
+pub enum AttentionMask {
+    /// `[b, 1, t, s]`, `true` where hidden (the tensor-op form).
+    Dense(Tensor<4, Bool>),
+    /// Query `i` sits at cache slot `s0 + i` and sees the real slots up to its own; `valid`
+    /// `[b, s]` is 1.0 for a real slot, 0.0 for padding (what the fused softmax reads).
+    Causal { valid: Tensor<2>, s0: usize },
 }
 
 /// Attention output and the new post-RoPE queries, keys and values (for captures).
@@ -36,9 +47,8 @@ pub struct AttentionOutput {
 }
 
 impl Attention {
-    /// `mask` is `true` where a query may **not** see a key: `[b, 1, t, s]` over the whole
-    /// cached sequence after this step's append; `None` when every key is visible (one new
-    /// token on an unpadded cache). `keep_pre_rope` also returns the keys before RoPE (a handle
+    /// `mask` hides the future and padding over the whole cached sequence after this step's
+    /// append; `None` when every key is visible (one new token on an unpadded cache). `keep_pre_rope` also returns the keys before RoPE (a handle
     /// on a tensor computed anyway; off, nothing is kept).
     ///
     /// # Shapes
@@ -47,7 +57,7 @@ impl Attention {
         &self,
         x: Tensor<3>,
         rope: &RopeAngles,
-        mask: Option<&Tensor<4, Bool>>,
+        mask: Option<&AttentionMask>,
         cache: &mut KvCache,
         layer: usize,
         keep_pre_rope: bool,
@@ -66,12 +76,16 @@ impl Attention {
 
         // [b, g, r·t, d] · [b, g, d, s] → [b, g, r·t, s]
         let scores = precision::matmul(q.clone().reshape([b, g, r * t, d]), k.swap_dims(2, 3));
-        let scores = scores.reshape([b, h, t, s]).mul_scalar(1.0 / (d as f64).sqrt());
-        let scores = match mask {
-            Some(mask) => scores.mask_fill(mask.clone().expand([b, h, t, s]), -1.0e9),
-            None => scores,
+        let scores = scores.reshape([b, h, t, s]);
+        let scale = 1.0 / (d as f64).sqrt();
+        let probs = match mask {
+            Some(AttentionMask::Causal { valid, s0 }) => fused::masked_softmax(scores, scale, valid.clone(), *s0),
+            Some(AttentionMask::Dense(mask)) => {
+                activation::softmax(scores.mul_scalar(scale).mask_fill(mask.clone().expand([b, h, t, s]), -1.0e9), 3)
+            }
+            None => activation::softmax(scores.mul_scalar(scale), 3),
         };
-        let probs = activation::softmax(scores, 3).reshape([b, g, r * t, s]);
+        let probs = probs.reshape([b, g, r * t, s]);
         let ctx = precision::matmul(probs, v).reshape([b, h, t, d]); // [b, h, t, d]
         let out = self.o_proj.forward(ctx.swap_dims(1, 2).reshape([b, t, h * d]));
         AttentionOutput { out, q, k: k_new, v: v_new, k_pre_rope }

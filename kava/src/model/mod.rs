@@ -9,6 +9,7 @@
 
 pub mod attention;
 pub mod cache;
+pub mod fused;
 pub mod linear;
 pub mod mlp;
 pub mod norm;
@@ -18,7 +19,7 @@ pub mod rope;
 use burn::module::{Module, Param};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-pub use attention::Attention;
+pub use attention::{Attention, AttentionMask};
 pub use cache::KvCache;
 pub use linear::{Linear, Lora};
 pub use mlp::Mlp;
@@ -242,7 +243,15 @@ impl Transformer {
         }
         let positions = Tensor::<2, Int>::from_data(TensorData::new(positions, [b, t]), &device);
         let rope = RopeAngles::new(positions, &self.inv_freq, &device);
-        let mask = needs_mask.then(|| causal_padding_mask(cache.valid(), s0, t, &device));
+        // The fused softmax reads slot validity and the causal offset; the tensor-op form a
+        // dense boolean mask built here.
+        let mask = needs_mask.then(|| {
+            if fused::available(&embeds) {
+                AttentionMask::Causal { valid: slot_validity(cache.valid(), &device), s0 }
+            } else {
+                AttentionMask::Dense(causal_padding_mask(cache.valid(), s0, t, &device))
+            }
+        });
 
         let mut out =
             Output { hidden: embeds.clone(), hidden_states: vec![], keys: vec![], values: vec![], queries: vec![], keys_pre_rope: vec![] };
@@ -295,6 +304,14 @@ fn causal_padding_mask(valid: &[Vec<bool>], s0: usize, t: usize, device: &Device
         }
     }
     Tensor::<4, Bool>::from_data(TensorData::new(m, [b, 1, t, s]), device)
+}
+
+/// `[b, s]`: 1.0 for a real cache slot, 0.0 for padding.
+fn slot_validity(valid: &[Vec<bool>], device: &Device) -> Tensor<2> {
+    let b = valid.len();
+    let s = valid.first().map_or(0, Vec::len);
+    let v: Vec<f32> = valid.iter().flatten().map(|&ok| if ok { 1.0 } else { 0.0 }).collect();
+    Tensor::<2>::from_data(TensorData::new(v, [b, s]), device)
 }
 
 /// Ids of equal-length rows as a `[b, t]` tensor.

@@ -4,6 +4,7 @@ mod bad_input;
 mod cache;
 mod demo;
 mod evict;
+mod fused;
 mod gguf;
 mod gguf_crosscheck;
 mod latent;
