@@ -249,6 +249,11 @@ impl Session {
             new_rows_from,
         };
         model.transformer = params::freeze(model.transformer, "", &trainable);
+        if let Some(dtype) = cfg.optim.compute_dtype().map_err(TrainError::Data)? {
+            if !full {
+                model.transformer = params::store_frozen_linears_as(model.transformer, "", &trainable, dtype);
+            }
+        }
         let mut infos = params::trainable_params(&model.transformer, "", &trainable);
         if let Some(r) = model.latent.as_mut() {
             if let Some(p) = r.projection.take() {

@@ -2,7 +2,7 @@
 //! transposes once so that no forward pays for it), with an optional LoRA adapter.
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use burn::tensor::{Device, Distribution, FloatDType, Tensor, TensorData};
 
 use super::precision::matmul;
 use crate::load::HostTensor;
@@ -107,7 +107,8 @@ impl Linear {
     pub fn merge_lora(&mut self) {
         if let Some(lora) = self.lora.take() {
             let delta = lora.a.val().matmul(lora.b.val()).mul_scalar(lora.scale);
-            let merged = self.weight.val().detach() + delta.detach();
+            // A frozen weight may be stored in a narrower dtype than its adapter (bf16 training).
+            let merged = self.weight.val().detach().cast(FloatDType::from(delta.dtype())) + delta.detach();
             self.weight = Param::from_tensor(merged);
         }
     }
@@ -115,9 +116,9 @@ impl Linear {
     /// The effective weight (adapter folded in) back in HF's `(out, in)` layout, on the host.
     pub fn to_hf_weight(&self) -> HostTensor {
         let [inp, out] = self.weight.dims();
-        let mut w = self.weight.val();
+        let mut w = self.weight.val().cast(FloatDType::F32);
         if let Some(lora) = &self.lora {
-            w = w + lora.a.val().matmul(lora.b.val()).mul_scalar(lora.scale);
+            w = w + lora.a.val().cast(FloatDType::F32).matmul(lora.b.val().cast(FloatDType::F32)).mul_scalar(lora.scale);
         }
         let w = w.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default();
         let mut t = vec![0f32; w.len()];

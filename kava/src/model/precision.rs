@@ -42,11 +42,17 @@ pub fn matmul_dtype() -> Option<FloatDType> {
 }
 
 /// `a · b`, in the scope's dtype when one is set (the product comes back in `a`'s dtype).
+/// Outside a scope, a `b` stored in another dtype (a frozen weight kept in bf16 for training,
+/// see `kava-train`'s `optim.dtype`) is cast to `a`'s.
 pub fn matmul<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     match matmul_dtype() {
-        Some(dt) if DType::from(dt) != a.dtype() => {
+        Some(dt) if DType::from(dt) != a.dtype() || DType::from(dt) != b.dtype() => {
             let out = a.dtype();
             a.cast(dt).matmul(b.cast(dt)).cast(out)
+        }
+        _ if b.dtype() != a.dtype() => {
+            let dt = FloatDType::from(a.dtype());
+            a.matmul(b.cast(dt))
         }
         _ => a.matmul(b),
     }

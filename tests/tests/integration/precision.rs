@@ -76,6 +76,43 @@ fn a_bf16_training_step_matches_the_f32_step_to_bf16_accuracy() {
 }
 
 #[test]
+fn bf16_training_stores_frozen_linear_weights_in_bf16_and_what_trains_in_f32() {
+    let _rng = kava_tests::rng_lock();
+    let dir = std::env::temp_dir().join(format!("kava-bf16-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (train, _) = kava_train::synth::train_test(7, 8, 1);
+    let path = dir.join("train.txt");
+    kava_train::synth::write_aug(&path, &train).unwrap();
+    let examples = kava_train::data::read_aug_text(&path).unwrap().0;
+    let mut c = TrainConfig::default().with_method(Method::Kava);
+    c.model = fixture("tiny-llama");
+    c.data.train = path.clone();
+    c.latent.num_latents = 4;
+    c.lora.rank = 4;
+    c.optim.micro_batch = 4;
+    c.optim.effective_batch = 4;
+    c.optim.max_steps = 1;
+    c.optim.dtype = "bf16".into();
+    c.checkpoint.dir = dir.join("run");
+    let mut s = Session::new(c, Backend::Cpu.device().unwrap(), examples).unwrap();
+    let layer = &s.model.transformer.layers[0];
+    let lora = layer.self_attn.q_proj.lora.as_ref().expect("LoRA attached");
+    assert_eq!(layer.self_attn.q_proj.weight.val().dtype(), FloatDType::BF16.into(), "frozen q_proj");
+    assert_eq!(layer.mlp.down_proj.weight.val().dtype(), FloatDType::BF16.into(), "frozen down_proj");
+    assert_eq!(lora.a.val().dtype(), FloatDType::F32.into(), "LoRA A trains: f32 master");
+    assert_eq!(layer.input_layernorm.weight.val().dtype(), FloatDType::F32.into(), "norms stay f32");
+    assert_eq!(s.model.transformer.embed_tokens.val().dtype(), FloatDType::F32.into(), "embedding stays f32");
+    let m = s.train_step().unwrap();
+    assert!(m.loss.is_finite() && m.grad_norm > 0.0, "{m:?}");
+    // The merged inference model (eval, export) is f32 again and runs outside any bf16 scope.
+    let merged = s.inference_model();
+    assert_eq!(merged.transformer.layers[0].self_attn.q_proj.weight.val().dtype(), FloatDType::F32.into());
+    let l = logits(&merged, &[1, 5, 9, 3]);
+    assert!(l.iter().all(|x| x.is_finite()), "merged model gives non-finite logits");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bf16_is_refused_on_wgpu_and_unknown_dtypes_are_named() {
     let mut c = TrainConfig::default();
     c.optim.dtype = "f16".into();
