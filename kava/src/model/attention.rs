@@ -66,10 +66,15 @@ impl Attention {
         let (h, g, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let r = h / g;
         let heads = |y: Tensor<3>, n: usize| y.reshape([b, t, n, d]).swap_dims(1, 2); // [b, n, t, d]
-        let q = rope.apply(heads(self.q_proj.forward(x.clone()), h));
-        let k_raw = heads(self.k_proj.forward(x.clone()), g);
-        let k_pre_rope = keep_pre_rope.then(|| k_raw.clone());
-        let k_new = rope.apply(k_raw);
+        // Split into heads and rotate in one step (one kernel on a cubecl device).
+        let q = rope.heads(self.q_proj.forward(x.clone()), h);
+        let k_lin = self.k_proj.forward(x.clone());
+        let (k_new, k_pre_rope) = if keep_pre_rope {
+            let raw = heads(k_lin, g);
+            (rope.apply(raw.clone()), Some(raw))
+        } else {
+            (rope.heads(k_lin, g), None)
+        };
         let v_new = heads(self.v_proj.forward(x), g);
         let (k, v) = cache.append(layer, k_new.clone(), v_new.clone());
         let s = k.dims()[2];

@@ -1,7 +1,7 @@
 //! The SwiGLU MLP of Llama and Qwen2: `down(silu(gate(x)) · up(x))`.
 
 use burn::module::Module;
-use burn::tensor::{activation, Tensor};
+use burn::tensor::Tensor;
 
 use super::linear::Linear;
 
@@ -16,7 +16,7 @@ impl Mlp {
     /// # Shapes
     /// `x`: `[b, t, c]` → `[b, t, c]`
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = activation::silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = self.gate_proj.forward(x.clone());
+        self.down_proj.forward(super::fused::swiglu(gate, self.up_proj.forward(x)))
     }
 }

@@ -61,6 +61,16 @@ impl RopeAngles {
         Self { cos, sin, cos_full, sin_signed }
     }
 
+    /// A projection's output `[b, t, n·d]` split into `n` heads `[b, n, t, d]` and rotated: one
+    /// fused kernel on a cubecl device ([`super::fused::rope_heads`]), else [`apply`](Self::apply).
+    pub fn heads(&self, y: Tensor<3>, n: usize) -> Tensor<4> {
+        if super::fused::available(&y) {
+            return super::fused::rope_heads(y, self.cos.clone(), self.sin.clone(), n);
+        }
+        let [b, t, nd] = y.dims();
+        self.apply(y.reshape([b, t, n, nd / n]).swap_dims(1, 2))
+    }
+
     /// Rotates `x` by its positions' angles: `(x₁, x₂) ↦ (x₁cos − x₂sin, x₂cos + x₁sin)` on the
     /// two halves of the head dimension, computed as `x·(cos, cos) + (x₂, x₁)·(−sin, sin)` —
     /// the same floating-point operations per element (`a − b·s` is `a + b·(−s)` exactly),

@@ -102,3 +102,54 @@ fn fused_masked_softmax_matches_its_tensor_op_form_in_values_and_gradients() {
         assert!(got.0[5..9].iter().all(|&p| p == 0.0), "{backend}: the future leaked: {:?}", &got.0[..9]);
     }
 }
+
+#[test]
+fn fused_rope_heads_matches_its_tensor_op_form_in_values_and_gradients() {
+    use kava::burn::tensor::{Int, TensorData as Data};
+    use kava::model::RopeAngles;
+    let (b, t, n, d) = (2usize, 5usize, 3usize, 8usize);
+    let inv: Vec<f32> = (0..d / 2).map(|i| 1.0 / 10000f32.powf((2 * i) as f32 / d as f32)).collect();
+    let (y, r) = (values(b * t * n * d, 5, 2.0), values(b * n * t * d, 6, 1.0));
+    for (backend, device) in devices() {
+        let positions = Tensor::<2, Int>::from_data(Data::new((0..(b * t) as i64).map(|p| p * 3 % 7).collect::<Vec<_>>(), [b, t]), &device);
+        let rope = RopeAngles::new(positions, &inv, &device);
+        let run = |f: fn(Tensor<3>, Tensor<4>, Tensor<4>, usize) -> Tensor<4>| {
+            let ad = device.clone().autodiff();
+            let yt = vector(&y, &ad).reshape([b, t, n * d]).require_grad();
+            let (c, s) = (rope.cos.clone().autodiff(), rope.sin.clone().autodiff());
+            let out = f(yt.clone(), c, s, n);
+            let grads = (out.clone() * vector(&r, &ad).reshape([b, n, t, d])).sum().backward();
+            (host(out.inner()), host(yt.grad(&grads).expect("dy")))
+        };
+        let got = run(fused::rope_heads);
+        let want = run(fused::rope_heads_reference);
+        assert_close(&format!("{backend} rope"), &got.0, &want.0, 1e-5);
+        assert_close(&format!("{backend} rope dy"), &got.1, &want.1, 1e-5);
+        // The model's own path (RopeAngles::heads) agrees with its rotation of the heads.
+        let yp = vector(&y, &device).reshape([b, t, n * d]);
+        let apply = rope.apply(yp.clone().reshape([b, t, n, d]).swap_dims(1, 2));
+        assert_close(&format!("{backend} heads vs apply"), &host(rope.heads(yp, n)), &host(apply), 1e-5);
+    }
+}
+
+#[test]
+fn fused_swiglu_matches_its_tensor_op_form_in_values_and_gradients() {
+    let dims = [2usize, 3, 40];
+    let n: usize = dims.iter().product();
+    let (g, u, r) = (values(n, 7, 6.0), values(n, 8, 2.0), values(n, 9, 1.0));
+    for (backend, device) in devices() {
+        let run = |f: fn(Tensor<3>, Tensor<3>) -> Tensor<3>| {
+            let ad = device.clone().autodiff();
+            let gt = vector(&g, &ad).reshape(dims).require_grad();
+            let ut = vector(&u, &ad).reshape(dims).require_grad();
+            let y = f(gt.clone(), ut.clone());
+            let grads = (y.clone() * vector(&r, &ad).reshape(dims)).sum().backward();
+            (host(y.inner()), host(gt.grad(&grads).expect("dg")), host(ut.grad(&grads).expect("du")))
+        };
+        let got = run(fused::swiglu);
+        let want = run(fused::swiglu_reference);
+        assert_close(&format!("{backend} swiglu"), &got.0, &want.0, 1e-5);
+        assert_close(&format!("{backend} d gate"), &got.1, &want.1, 1e-5);
+        assert_close(&format!("{backend} d up"), &got.2, &want.2, 1e-5);
+    }
+}

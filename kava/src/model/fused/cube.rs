@@ -40,6 +40,18 @@ pub trait FusedOps: burn::backend::Backend {
     ) -> FloatTensor<Self>;
     /// The gradient of the scores from the probabilities `p` and their gradient `grad`.
     fn kava_masked_softmax_backward(p: FloatTensor<Self>, grad: FloatTensor<Self>, scale: f32) -> FloatTensor<Self>;
+    /// Rotate-half RoPE fused with the split into heads: `y` `[b, t, n·d]` (a projection's
+    /// output), `cos`/`sin` `[b, t, d/2]` → `[b, n, t, d]`. With `inverse`, the transposed map:
+    /// `[b, n, t, d]` → `[b, t, n·d]` rotated back (the backward).
+    fn kava_rope(y: FloatTensor<Self>, cos: FloatTensor<Self>, sin: FloatTensor<Self>, n: usize, inverse: bool) -> FloatTensor<Self>;
+    /// SwiGLU's gate: `silu(gate) · up`, element-wise (same shapes).
+    fn kava_swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `(d gate, d up)` for the upstream gradient `grad`.
+    fn kava_swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
     /// `(dx [n, c], dw [c])` for the upstream gradient `grad` `[n, c]`.
     fn kava_rms_norm_backward(
         x: FloatTensor<Self>,
@@ -55,6 +67,18 @@ pub fn masked_softmax(scores: Tensor<4>, scale: f64, valid: Tensor<2>, s0: usize
     let rows = scores.reshape([b * h * t, s]);
     let p = Dispatch::kava_masked_softmax(rows.into_dispatch(), valid.into_dispatch(), scale as f32, h * t, t, s0);
     Tensor::<2>::from_dispatch(p).reshape([b, h, t, s])
+}
+
+/// See [`super::rope_heads`]; on a cubecl device in f32.
+pub fn rope_heads(y: Tensor<3>, cos: Tensor<4>, sin: Tensor<4>, n: usize) -> Tensor<4> {
+    let [b, t, nd] = y.dims();
+    let out = Dispatch::kava_rope(y.into_dispatch(), cos.into_dispatch(), sin.into_dispatch(), n, false);
+    Tensor::<4>::from_dispatch(out).reshape([b, n, t, nd / n])
+}
+
+/// See [`super::swiglu`]; on a cubecl device in f32.
+pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    Tensor::<3>::from_dispatch(Dispatch::kava_swiglu(gate.into_dispatch(), up.into_dispatch()))
 }
 
 /// See [`super::rms_norm`]; `x` and `w` on a cubecl device in f32.
@@ -265,6 +289,74 @@ fn softmax_backward_kernel(p: &[f32], g: &[f32], dx: &mut [f32], scale: f32, row
     }
 }
 
+/// One unit per element of the `[b, n, t, d]` side. Forward: read `y[b, t, n·d]`, rotate by
+/// the position's angle, write `[b, n, t, d]`; inverse: read `[b, n, t, d]`, rotate back, write
+/// `[b, t, n·d]`.
+#[cube(launch_unchecked)]
+#[allow(clippy::too_many_arguments)]
+fn rope_kernel(
+    input: &[f32],
+    cos: &[f32],
+    sin: &[f32],
+    output: &mut [f32],
+    total: usize,
+    n: usize,
+    t: usize,
+    d: usize,
+    #[comptime] inverse: bool,
+) {
+    let pos = ABSOLUTE_POS;
+    if pos < total {
+        let half = d / 2;
+        let j = pos % d;
+        let ti = (pos / d) % t;
+        let hi = (pos / (d * t)) % n;
+        let bi = pos / (d * t * n);
+        let first = j < half;
+        let k = if first { j } else { j - half };
+        let partner = if first { j + half } else { j - half };
+        let angle = (bi * t + ti) * half + k;
+        let c = cos[angle];
+        let mut sn = sin[angle];
+        if comptime![inverse] {
+            sn = -sn;
+        }
+        // [b, t, n·d] offset of (bi, ti, hi, ·) and [b, n, t, d] offset of (bi, hi, ti, ·).
+        let btnd = ((bi * t + ti) * n + hi) * d;
+        let bntd = ((bi * n + hi) * t + ti) * d;
+        let src = if comptime![inverse] { bntd } else { btnd };
+        let dst = if comptime![inverse] { btnd } else { bntd };
+        let x = input[src + j];
+        let other = input[src + partner];
+        let rotated = if first { x * c - other * sn } else { x * c + other * sn };
+        output[dst + j] = rotated;
+    }
+}
+
+/// `y = g·σ(g)·u`, one unit per element.
+#[cube(launch_unchecked)]
+fn swiglu_kernel(g: &[f32], u: &[f32], y: &mut [f32], total: usize) {
+    let pos = ABSOLUTE_POS;
+    if pos < total {
+        let x = g[pos];
+        let sig = f32::new(1.0) / (f32::new(1.0) + f32::exp(-x));
+        y[pos] = x * sig * u[pos];
+    }
+}
+
+/// `dg = dy·u·σ(g)·(1 + g·(1 − σ(g)))`, `du = dy·g·σ(g)`, one unit per element.
+#[cube(launch_unchecked)]
+fn swiglu_backward_kernel(g: &[f32], u: &[f32], dy: &[f32], dg: &mut [f32], du: &mut [f32], total: usize) {
+    let pos = ABSOLUTE_POS;
+    if pos < total {
+        let x = g[pos];
+        let sig = f32::new(1.0) / (f32::new(1.0) + f32::exp(-x));
+        let grad = dy[pos];
+        dg[pos] = grad * u[pos] * sig * (f32::new(1.0) + x * (f32::new(1.0) - sig));
+        du[pos] = grad * x * sig;
+    }
+}
+
 /// Threads per cube for rows of `c`: a power of two in 32..=256 within the device's limit.
 fn threads_for(c: usize, max_units: u32) -> usize {
     let cap = (max_units as usize).clamp(1, 256);
@@ -349,6 +441,87 @@ impl FusedOps for CubeBackend {
             }
         }
         p
+    }
+
+    fn kava_rope(y: CubeTensor, cos: CubeTensor, sin: CubeTensor, n: usize, inverse: bool) -> CubeTensor {
+        let (y, cos, sin) = (contiguous(y), contiguous(cos), contiguous(sin));
+        let dims = y.shape().to_vec();
+        // Forward: y [b, t, n·d]; inverse: [b, n, t, d]. cos: [b, t, d/2] (any leading 1s).
+        let cdims = cos.shape().to_vec();
+        let half = cdims[cdims.len() - 1];
+        let d = 2 * half;
+        let (b, t, out_shape) = if inverse {
+            (dims[0], dims[2], vec![dims[0], dims[2], n * d])
+        } else {
+            (dims[0], dims[1], vec![dims[0], n, dims[1], d])
+        };
+        let total = b * n * t * d;
+        let out = empty_like(&y, out_shape);
+        if total > 0 {
+            let cube_dim = CubeDim::new_1d(256);
+            let count = cubecl::calculate_cube_count_elemwise(&y.client, total, cube_dim);
+            // SAFETY: pos < total indexes both layouts of b·n·t·d elements; angles < b·t·d/2.
+            unsafe {
+                rope_kernel::launch_unchecked(
+                    &y.client,
+                    count,
+                    cube_dim,
+                    y.clone().into_buffer_arg(),
+                    cos.into_buffer_arg(),
+                    sin.into_buffer_arg(),
+                    out.clone().into_buffer_arg(),
+                    total,
+                    n,
+                    t,
+                    d,
+                    inverse,
+                );
+            }
+        }
+        out
+    }
+
+    fn kava_swiglu(gate: CubeTensor, up: CubeTensor) -> CubeTensor {
+        let (g, u) = (contiguous(gate), contiguous(up));
+        let shape = g.shape().to_vec();
+        let total: usize = shape.iter().product();
+        let y = empty_like(&g, shape);
+        if total > 0 {
+            let cube_dim = CubeDim::new_1d(256);
+            let count = cubecl::calculate_cube_count_elemwise(&g.client, total, cube_dim);
+            // SAFETY: the three buffers hold `total` elements; pos < total.
+            unsafe {
+                swiglu_kernel::launch_unchecked(&g.client, count, cube_dim, g.clone().into_buffer_arg(), u.into_buffer_arg(), y.clone().into_buffer_arg(), total);
+            }
+        }
+        y
+    }
+
+    fn kava_swiglu_backward(gate: CubeTensor, up: CubeTensor, grad: CubeTensor) -> (CubeTensor, CubeTensor) {
+        let (g, u, dy) = (contiguous(gate), contiguous(up), contiguous(grad));
+        let shape = g.shape().to_vec();
+        let total: usize = shape.iter().product();
+        let dg = empty_like(&g, shape.clone());
+        let du = empty_like(&g, shape);
+        if total > 0 {
+            let cube_dim = CubeDim::new_1d(256);
+            let count = cubecl::calculate_cube_count_elemwise(&g.client, total, cube_dim);
+            // SAFETY: the five buffers hold `total` elements; pos < total.
+            unsafe {
+                swiglu_backward_kernel::launch_unchecked(
+                    &g.client,
+                    count,
+                    cube_dim,
+                    g.clone().into_buffer_arg(),
+                    u.into_buffer_arg(),
+                    dy.into_buffer_arg(),
+                    dg.clone().into_buffer_arg(),
+                    du.clone().into_buffer_arg(),
+                    total,
+                );
+            }
+        }
+        (dg, du)
     }
 
     fn kava_masked_softmax_backward(p: CubeTensor, grad: CubeTensor, scale: f32) -> CubeTensor {
@@ -484,6 +657,77 @@ impl<B: FusedOps, C: CheckpointStrategy> FusedOps for Autodiff<B, C> {
     fn kava_masked_softmax_backward(p: FloatTensor<Self>, grad: FloatTensor<Self>, scale: f32) -> FloatTensor<Self> {
         use burn::backend::AutodiffBackend;
         <Self as AutodiffBackend>::from_inner(B::kava_masked_softmax_backward(p.into_primitive(), grad.into_primitive(), scale))
+    }
+
+    fn kava_rope(y: FloatTensor<Self>, cos: FloatTensor<Self>, sin: FloatTensor<Self>, n: usize, inverse: bool) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct RopeBackward;
+
+        impl<B: FusedOps> Backward<B, 1> for RopeBackward {
+            // The angles and the head count: the backward is the inverse rotation.
+            type State = (FloatTensor<B>, FloatTensor<B>, usize, bool);
+
+            fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+                let [node] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (cos, sin, n, inverse) = ops.state;
+                if let Some(node) = node {
+                    grads.register::<B>(node.id, B::kava_rope(grad, cos, sin, n, !inverse));
+                }
+            }
+        }
+
+        let (cos, sin) = (cos.into_primitive(), sin.into_primitive());
+        match RopeBackward.prepare::<C>([y.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let out = B::kava_rope(y.into_primitive(), cos.clone(), sin.clone(), n, inverse);
+                prep.finish((cos, sin, n, inverse), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::kava_rope(y.into_primitive(), cos, sin, n, inverse)),
+        }
+    }
+
+    fn kava_swiglu(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct SwigluBackward;
+
+        impl<B: FusedOps> Backward<B, 2> for SwigluBackward {
+            type State = (NodeId, NodeId);
+
+            fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+                let [node_g, node_u] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (g, u) = ops.state;
+                let g: FloatTensor<B> = checkpointer.retrieve_node_output(g);
+                let u: FloatTensor<B> = checkpointer.retrieve_node_output(u);
+                let (dg, du) = B::kava_swiglu_backward(g, u, grad);
+                if let Some(node) = node_g {
+                    grads.register::<B>(node.id, dg);
+                }
+                if let Some(node) = node_u {
+                    grads.register::<B>(node.id, du);
+                }
+            }
+        }
+
+        match SwigluBackward.prepare::<C>([gate.node(), up.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(mut prep) => {
+                let gs = prep.checkpoint(&gate);
+                let us = prep.checkpoint(&up);
+                prep.finish((gs, us), B::kava_swiglu(gate.into_primitive(), up.into_primitive()))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::kava_swiglu(gate.into_primitive(), up.into_primitive())),
+        }
+    }
+
+    fn kava_swiglu_backward(
+        gate: FloatTensor<Self>,
+        up: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        use burn::backend::AutodiffBackend;
+        let (dg, du) = B::kava_swiglu_backward(gate.into_primitive(), up.into_primitive(), grad.into_primitive());
+        (<Self as AutodiffBackend>::from_inner(dg), <Self as AutodiffBackend>::from_inner(du))
     }
 
     fn kava_rms_norm_backward(

@@ -89,3 +89,45 @@ pub fn masked_softmax_reference(scores: Tensor<4>, scale: f64, valid: Tensor<2>,
     let hidden = future.bool_or(padding);
     activation::softmax(scores.mul_scalar(scale).mask_fill(hidden, -1.0e9), 3)
 }
+
+/// A projection's output split into heads and rotated by rotate-half RoPE: `y` viewed as
+/// `[b, t, n, d]`, moved to `[b, n, t, d]`, each pair `(i, i + d/2)` rotated by its position's
+/// angle (`cos`/`sin` `[b, 1, t, d/2]`, as [`super::RopeAngles`] holds them).
+///
+/// # Shapes
+/// `y`: `[b, t, n·d]` → `[b, n, t, d]`
+pub fn rope_heads(y: Tensor<3>, cos: Tensor<4>, sin: Tensor<4>, n: usize) -> Tensor<4> {
+    #[cfg(all(feature = "cube", not(feature = "fusion")))]
+    if available(&y) && available(&cos) && available(&sin) {
+        return cube::rope_heads(y, cos, sin, n);
+    }
+    rope_heads_reference(y, cos, sin, n)
+}
+
+/// [`rope_heads`] in tensor ops: the specification.
+pub fn rope_heads_reference(y: Tensor<3>, cos: Tensor<4>, sin: Tensor<4>, n: usize) -> Tensor<4> {
+    let [b, t, nd] = y.dims();
+    let d = nd / n;
+    let x = y.reshape([b, t, n, d]).swap_dims(1, 2);
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.narrow(3, d / 2, d / 2);
+    let (c, s) = (cos, sin);
+    Tensor::cat(vec![x1.clone() * c.clone() - x2.clone() * s.clone(), x2 * c + x1 * s], 3)
+}
+
+/// SwiGLU's gate, `silu(gate) · up` (the MLP of Llama and Qwen2).
+///
+/// # Shapes
+/// `gate`, `up`: `[b, t, f]` → `[b, t, f]`
+pub fn swiglu(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    #[cfg(all(feature = "cube", not(feature = "fusion")))]
+    if available(&gate) && available(&up) {
+        return cube::swiglu(gate, up);
+    }
+    swiglu_reference(gate, up)
+}
+
+/// [`swiglu`] in tensor ops: the specification.
+pub fn swiglu_reference(gate: Tensor<3>, up: Tensor<3>) -> Tensor<3> {
+    activation::silu(gate) * up
+}
