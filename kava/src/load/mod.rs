@@ -148,21 +148,21 @@ pub fn open_hf_bytes(files: HfBytes<'_>) -> Result<Pretrained> {
     Ok(Pretrained { config, weights, tokenizer, source: dir.into() })
 }
 
-/// Adds the stop ids of `generation_config.json` (where HF keeps those of chat models).
+/// Adds the stop ids of `generation_config.json` (where HF keeps those of chat models); each
+/// must be an id of the model's vocabulary.
 fn merge_generation_config(config: &mut ModelConfig, bytes: &[u8], path: &Path) -> Result<()> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: path.into(), source })?;
-    for id in ids_of(v.get("eos_token_id")) {
+    if !v.is_object() {
+        return Err(Error::config(path, "<root>", "expected a JSON object"));
+    }
+    let ids = crate::config::token_ids(v.get("eos_token_id")).map_err(|problem| Error::config(path, "eos_token_id", problem))?;
+    for id in ids {
+        if id as usize >= config.vocab_size {
+            return Err(Error::config(path, "eos_token_id", format!("id {id} is outside the vocabulary of {} (vocab_size)", config.vocab_size)));
+        }
         if !config.eos_token_ids.contains(&id) {
             config.eos_token_ids.push(id);
         }
     }
     Ok(())
-}
-
-fn ids_of(v: Option<&serde_json::Value>) -> Vec<u32> {
-    match v {
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
-        Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        None => vec![],
-    }
 }
