@@ -1,7 +1,14 @@
 //! A whole training run as `kava-train train` performs it: data loading (malformed lines
 //! reported, validation questions excluded), the step loop with a progress line and JSONL
 //! metrics, periodic checkpoints and evaluations, `--resume`, and the final export.
+//!
+//! What could stop a run midway is checked before its first step: a training example longer
+//! than the model's context (`max_position_embeddings`, with the method's latents) is left out
+//! and counted in the log; a validation question too long to evaluate is an error; a run
+//! directory that already holds a run (a checkpoint or `final/`) is refused unless `--resume`
+//! continues it, and a resumed checkpoint must belong to this schedule.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,9 +16,9 @@ use std::path::{Path, PathBuf};
 use kava::burn::tensor::Device;
 use kava::load::safetensors::StoreDtype;
 
-use super::{evaluate, Session, StepMetrics, TrainError};
+use super::{evaluate, schedule, step, Session, StepMetrics, TrainError};
 use crate::config::{Trace, TrainConfig};
-use crate::data::{self, Example, TraceStyle};
+use crate::data::{self, Example, Tokenize, TraceStyle};
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +86,113 @@ pub fn load_train(cfg: &TrainConfig) -> Result<(Vec<Example>, String), TrainErro
         )));
     }
     Ok((examples, report))
+}
+
+/// kava's tokenizer for the context check: a text the tokenizer cannot encode gives no ids and
+/// is recorded, where the training step's adapter would panic.
+struct Recording<'a> {
+    tokenizer: &'a kava::Tokenizer,
+    eos: u32,
+    error: RefCell<Option<String>>,
+}
+
+impl Tokenize for Recording<'_> {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        self.tokenizer.encode(text, false).unwrap_or_else(|e| {
+            self.error.borrow_mut().get_or_insert(e.to_string());
+            vec![]
+        })
+    }
+    fn bos(&self) -> Option<u32> {
+        self.tokenizer.bos_added()
+    }
+    fn eos(&self) -> u32 {
+        self.eos
+    }
+}
+
+/// Leaves out the training examples that cannot be trained on: those longer than the model's
+/// `max_position_embeddings` in the sequences `cfg.method` runs (see
+/// [`step::positions_needed`]), and those the tokenizer cannot encode; the schedule is then
+/// recomputed over what is left. Returns a line for the log when something was left out.
+fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
+    let model = &session.model;
+    let limit = model.transformer.config.max_position_embeddings;
+    let prompt = model.tokenizer.encode(data::ANSWER_PROMPT, false)?;
+    if prompt.is_empty() {
+        return Err(TrainError::Data(format!("{}: the tokenizer encodes {:?} to nothing", model.tokenizer.path().display(), data::ANSWER_PROMPT)));
+    }
+    let tok = Recording { tokenizer: &model.tokenizer, eos: session.eos, error: RefCell::new(None) };
+    let m = model.latent.as_ref().map_or(0, |r| r.config.num_latents);
+    let (mut too_long, mut untokenizable) = (Vec::new(), Vec::new());
+    let mut keep = Vec::with_capacity(session.train.len());
+    for ex in &session.train {
+        let n = step::positions_needed(&session.cfg, &tok, &session.sp, m, ex);
+        if let Some(e) = tok.error.borrow_mut().take() {
+            untokenizable.push((ex.line, e));
+            keep.push(false);
+        } else if n > limit {
+            too_long.push((ex.line, n));
+            keep.push(false);
+        } else {
+            keep.push(true);
+        }
+    }
+    if too_long.is_empty() && untokenizable.is_empty() {
+        return Ok(None);
+    }
+    let mut keep = keep.into_iter();
+    session.train.retain(|_| keep.next().unwrap_or(false));
+    let file = session.cfg.data.train.display().to_string();
+    if session.train.is_empty() {
+        return Err(TrainError::Data(format!(
+            "{file}: no usable training example: {} longer than the model's {limit} positions (max_position_embeddings), {} the tokenizer cannot encode",
+            too_long.len(),
+            untokenizable.len()
+        )));
+    }
+    session.total_steps = schedule::total_steps(&session.cfg.optim, session.train.len());
+    let mut report = Vec::new();
+    if let Some(&(line, n)) = too_long.first() {
+        report.push(format!(
+            "left out {} training examples longer than the model's {limit} positions (max_position_embeddings; first: line {line}, {n} positions)",
+            too_long.len()
+        ));
+    }
+    if let Some((line, e)) = untokenizable.first() {
+        report.push(format!("left out {} training examples the tokenizer cannot encode (first: line {line}: {e})", untokenizable.len()));
+    }
+    Ok(Some(format!("{file}: {}", report.join("; "))))
+}
+
+/// Refuses to start a fresh run in a directory that holds one (a checkpoint, `latest` or
+/// `final/`): its metrics would be cut and its checkpoints mixed with the new run's.
+fn refuse_held_run_dir(dir: &Path) -> Result<(), TrainError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let held: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n == "latest" || n == "final" || n.starts_with("checkpoint-"))
+        .collect();
+    if let Some(first) = held.iter().min() {
+        return Err(TrainError::Checkpoint {
+            path: dir.into(),
+            message: format!("holds a training run ({first}): continue it with --resume, or choose another checkpoint.dir"),
+        });
+    }
+    Ok(())
+}
+
+/// A fresh run's metrics start empty; those of an earlier run that saved no checkpoint (nothing
+/// to resume) are kept as `metrics.jsonl.prev`, not deleted.
+fn set_aside_metrics(dir: &Path, log: &dyn Fn(&str)) -> Result<(), TrainError> {
+    let metrics = dir.join("metrics.jsonl");
+    if metrics.exists() {
+        let prev = dir.join("metrics.jsonl.prev");
+        std::fs::rename(&metrics, &prev).map_err(|source| TrainError::Io { path: metrics.clone(), source })?;
+        log(&format!("{}: an earlier run saved no checkpoint; its metrics are now {}", dir.display(), prev.display()));
+    }
+    Ok(())
 }
 
 /// Appends one JSON line to `path`.
@@ -154,33 +268,57 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
             eprintln!("{s}");
         }
     };
+    let dir = cfg.checkpoint.dir.clone();
+    if !opts.resume {
+        refuse_held_run_dir(&dir)?;
+    }
     let (train, report) = load_train(&cfg)?;
     log(&report);
-    let valid = match &cfg.data.valid {
+    let valid_set = match &cfg.data.valid {
         Some(v) => {
-            let mut items = kava::eval::load_eval_set(v)?.items;
+            let mut set = kava::eval::load_eval_set(v)?;
             if cfg.checkpoint.eval_limit > 0 {
-                items.truncate(cfg.checkpoint.eval_limit);
+                set.items.truncate(cfg.checkpoint.eval_limit);
             }
-            items
+            Some(set)
         }
-        None => vec![],
+        None => None,
     };
-    let dir = cfg.checkpoint.dir.clone();
+    let metrics_path = dir.join("metrics.jsonl");
+    let mut session = Session::new(cfg, device, train)?;
+    if let Some(line) = drop_unusable(&mut session)? {
+        log(&line);
+    }
+    if let Some(set) = &valid_set {
+        let opts = kava::solve::SolveOptions { max_cot_tokens: session.cfg.checkpoint.eval_max_cot_tokens, ..Default::default() };
+        kava::eval::check_fits(&session.model, set, &set.items, &session.eval_modes(), &opts)?;
+    }
+    let valid = valid_set.map(|s| s.items).unwrap_or_default();
+    if opts.resume {
+        let ck = super::checkpoint::resolve(&dir)?;
+        let state = super::checkpoint::read_state(&ck)?;
+        if state.step > session.total_steps || state.total_steps != session.total_steps {
+            return Err(TrainError::Checkpoint {
+                path: ck.join("state.json"),
+                message: format!(
+                    "step {} of a {}-step schedule, but this run's schedule has {} steps (optim.max_steps, optim.epochs, optim.effective_batch or the training data differ): resume with the checkpoint's configuration",
+                    state.step, state.total_steps, session.total_steps
+                ),
+            });
+        }
+    }
     std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {
         path: dir.clone(),
         source,
     })?;
-    kava::api::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut session = Session::new(cfg, device, train)?;
     if opts.resume {
         let step = session.load_checkpoint(&dir)?;
         truncate_metrics(&metrics_path, step)?;
         log(&format!("resumed from {} at step {step}", dir.display()));
     } else {
-        let _ = std::fs::remove_file(&metrics_path);
+        set_aside_metrics(&dir, &log)?;
     }
+    kava::api::write_atomic(&dir.join("config.toml"), session.cfg.to_toml().as_bytes())?;
     let cfg = session.cfg.clone();
     log(&format!(
         "kava-train | method {} | {} examples | {} steps of {} examples ({} per micro-batch) | {} trainable parameters",
