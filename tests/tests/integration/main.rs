@@ -11,5 +11,6 @@ mod lora;
 mod parity;
 mod precision;
 mod real_models;
+mod robustness;
 mod train_loop;
 mod training;
