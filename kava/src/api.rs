@@ -243,6 +243,7 @@ fn check_tokenizer(config: &crate::config::ModelConfig, tokenizer: &Tokenizer) -
 /// directory (one with `config.json`, which [`Model::save`] and `kava-train init-model` then
 /// replace as a whole). A file, or a non-empty directory without `--overwrite`, is refused
 /// naming it; a non-empty directory that is no model directory is refused even with it.
+#[cfg(not(target_family = "wasm"))]
 pub fn check_output_dir(dir: &Path, overwrite: bool) -> Result<()> {
     let problem = match std::fs::read_dir(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -268,6 +269,7 @@ pub fn check_output_dir(dir: &Path, overwrite: bool) -> Result<()> {
 /// beside `dir`, which then takes `dir`'s place (an existing `dir` is renamed aside first and
 /// removed after). On any failure the temporary directory is removed and `dir` is left as it
 /// was. `dir` must be absent, empty or a model directory (see [`check_output_dir`]).
+#[cfg(not(target_family = "wasm"))]
 pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     check_output_dir(dir, true)?;
     let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
