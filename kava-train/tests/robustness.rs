@@ -492,8 +492,14 @@ fn training_examples_too_long_for_the_model_are_left_out_and_counted() {
     std::fs::write(&empty_train, "").unwrap();
     let empty = case(&train_args(&Run { dir: dir.clone(), train: empty_train }, &dir.join("run-empty")), &["empty-train.txt", "no usable training examples"]);
     let missing = case(&train_args(&Run { dir: dir.clone(), train: dir.join("missing.txt") }, &dir.join("run-missing")), &["missing.txt"]);
-    run_all("over-long and missing data", vec![ok, none, long_valid, no_valid, empty, missing]);
-    for d in ["run-none", "run-valid", "run-novalid", "run-empty", "run-missing"] {
+    // LoRA adapters far wider than the model: refused against the memory budget before loading.
+    let mut wide = case(&train_args(run, &dir.join("run-wide")), &["lora.rank 65536", "GiB", "KAVA_MEMORY_LIMIT_GIB"]);
+    wide.args.extend(["--set".into(), "lora.rank=65536".into()]);
+    wide.env.push(("KAVA_MEMORY_LIMIT_GIB", "1".into()));
+    let mut no_model = case(&train_args(run, &dir.join("run-nomodel")), &["/nonexistent/model"]);
+    no_model.args.extend(["--set".into(), "model=\"/nonexistent/model\"".into()]);
+    run_all("over-long and missing data", vec![ok, none, long_valid, no_valid, empty, missing, wide, no_model]);
+    for d in ["run-none", "run-valid", "run-novalid", "run-empty", "run-missing", "run-wide", "run-nomodel"] {
         assert!(!dir.join(d).join("metrics.jsonl").exists(), "{d}: a refused run wrote metrics");
     }
 }

@@ -9,7 +9,7 @@
 //! continues it, and a resumed checkpoint must belong to this schedule.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -89,19 +89,32 @@ pub fn load_train(cfg: &TrainConfig) -> Result<(Vec<Example>, String), TrainErro
 }
 
 /// kava's tokenizer for the context check: a text the tokenizer cannot encode gives no ids and
-/// is recorded, where the training step's adapter would panic.
+/// is recorded, where the training step's adapter would panic. Short texts (the separators, the
+/// answer prompt, most answers) are encoded once.
 struct Recording<'a> {
     tokenizer: &'a kava::Tokenizer,
     eos: u32,
     error: RefCell<Option<String>>,
+    short: RefCell<HashMap<String, Vec<u32>>>,
 }
 
 impl Tokenize for Recording<'_> {
     fn encode(&self, text: &str) -> Vec<u32> {
-        self.tokenizer.encode(text, false).unwrap_or_else(|e| {
-            self.error.borrow_mut().get_or_insert(e.to_string());
-            vec![]
-        })
+        if let Some(ids) = self.short.borrow().get(text) {
+            return ids.clone();
+        }
+        match self.tokenizer.encode(text, false) {
+            Ok(ids) => {
+                if text.len() <= 16 {
+                    self.short.borrow_mut().insert(text.to_string(), ids.clone());
+                }
+                ids
+            }
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e.to_string());
+                vec![]
+            }
+        }
     }
     fn bos(&self) -> Option<u32> {
         self.tokenizer.bos_added()
@@ -122,7 +135,7 @@ fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
     if prompt.is_empty() {
         return Err(TrainError::Data(format!("{}: the tokenizer encodes {:?} to nothing", model.tokenizer.path().display(), data::ANSWER_PROMPT)));
     }
-    let tok = Recording { tokenizer: &model.tokenizer, eos: session.eos, error: RefCell::new(None) };
+    let tok = Recording { tokenizer: &model.tokenizer, eos: session.eos, error: RefCell::new(None), short: RefCell::new(HashMap::new()) };
     let m = model.latent.as_ref().map_or(0, |r| r.config.num_latents);
     let (mut too_long, mut untokenizable) = (Vec::new(), Vec::new());
     let mut keep = Vec::with_capacity(session.train.len());
@@ -163,6 +176,38 @@ fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
         report.push(format!("left out {} training examples the tokenizer cannot encode (first: line {line}: {e})", untokenizable.len()));
     }
     Ok(Some(format!("{file}: {}", report.join("; "))))
+}
+
+/// Refuses a configuration whose trainable parameters — with their gradients and two AdamW
+/// moments, f32 — would not fit the memory budget (`kava::limits::memory_budget`), before the
+/// model is loaded: a LoRA rank far past the model's width asked for tens of GB and aborted.
+fn check_trainable_memory(cfg: &TrainConfig) -> Result<(), TrainError> {
+    let c = kava::load::read_config(&cfg.model)?;
+    let f = |n: usize| n as f64;
+    let (h, inter, layers) = (f(c.hidden_size), f(c.intermediate_size), f(c.num_hidden_layers));
+    let (q, kv) = (f(c.num_attention_heads * c.head_dim), f(c.num_key_value_heads * c.head_dim));
+    // (in + out) of the seven adapted projections, and their weights.
+    let in_out = 2.0 * (h + q) + 2.0 * (h + kv) + 3.0 * (h + inter);
+    let weights = 2.0 * h * q + 2.0 * h * kv + 3.0 * h * inter;
+    let projection = 2.0 * h * h;
+    let (params, what) = if cfg.lora.full_finetune {
+        let embed = f(c.vocab_size) * h * if c.tie_word_embeddings { 1.0 } else { 2.0 };
+        (layers * weights + embed + projection, "full fine-tuning".to_string())
+    } else {
+        (f(cfg.lora.rank) * in_out * layers + projection, format!("lora.rank {}", cfg.lora.rank))
+    };
+    let bytes = 16.0 * params;
+    let budget = kava::limits::memory_budget()?;
+    if bytes > budget {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(TrainError::Data(format!(
+            "{what} on {}: {params:.3e} trainable values need about {:.1} GiB (values, gradients and AdamW moments in f32), more than the {:.1} GiB allowed here (KAVA_MEMORY_LIMIT_GIB)",
+            cfg.model.display(),
+            gib(bytes),
+            gib(budget)
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses to start a fresh run in a directory that holds one (a checkpoint, `latest` or
@@ -285,6 +330,7 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
         None => None,
     };
     let metrics_path = dir.join("metrics.jsonl");
+    check_trainable_memory(&cfg)?;
     let mut session = Session::new(cfg, device, train)?;
     if let Some(line) = drop_unusable(&mut session)? {
         log(&line);

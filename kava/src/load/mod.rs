@@ -86,6 +86,28 @@ pub struct Pretrained {
     pub source: PathBuf,
 }
 
+/// The configuration of an HF model directory (its `config.json`) or a `.gguf` file (its
+/// metadata), validated, without loading the weights: what a caller needs to size a job before
+/// committing memory to it.
+pub fn read_config(path: impl AsRef<Path>) -> Result<ModelConfig> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        let config_path = path.join("config.json");
+        if !config_path.exists() {
+            return Err(Error::MissingFile { path: config_path, what: "model config" });
+        }
+        return ModelConfig::from_file(&config_path);
+    }
+    if path.extension().is_some_and(|e| e == "gguf") && path.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let wrap = |source| Error::Gguf { path: path.into(), source };
+        let g = crate::gguf::Gguf::parse(&bytes).map_err(wrap)?;
+        return ModelConfig::from_json(&crate::gguf::hf_config(&g, &bytes).map_err(wrap)?, path);
+    }
+    // Anything else: `open` says what is wrong with it.
+    open(path).map(|p| p.config)
+}
+
 /// Opens an HF model directory or a `.gguf` file.
 pub fn open(path: impl AsRef<Path>) -> Result<Pretrained> {
     let path = path.as_ref();
