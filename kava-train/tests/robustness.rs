@@ -498,8 +498,15 @@ fn training_examples_too_long_for_the_model_are_left_out_and_counted() {
     wide.env.push(("KAVA_MEMORY_LIMIT_GIB", "1".into()));
     let mut no_model = case(&train_args(run, &dir.join("run-nomodel")), &["/nonexistent/model"]);
     no_model.args.extend(["--set".into(), "model=\"/nonexistent/model\"".into()]);
-    run_all("over-long and missing data", vec![ok, none, long_valid, no_valid, empty, missing, wide, no_model]);
-    for d in ["run-none", "run-valid", "run-novalid", "run-empty", "run-missing", "run-wide", "run-nomodel"] {
+    // A micro-batch whose activations alone exceed the budget, and padding past the context.
+    let mut huge_batch = case(&train_args(run, &dir.join("run-batch")), &["optim.micro_batch 65536", "GiB"]);
+    huge_batch.args.extend(["--set".into(), "optim.micro_batch=65536".into(), "--set".into(), "optim.effective_batch=65536".into()]);
+    huge_batch.env.push(("KAVA_MEMORY_LIMIT_GIB", "4".into()));
+    let mut pad = case(&train_args(run, &dir.join("run-pad")), &["data.pad_multiple 1024", "512 positions"]);
+    pad.args.extend(["--set".into(), "data.pad_multiple=1024".into()]);
+    let cases = vec![ok, none, long_valid, no_valid, empty, missing, wide, no_model, huge_batch, pad];
+    run_all("over-long and missing data, memory", cases);
+    for d in ["run-none", "run-valid", "run-novalid", "run-empty", "run-missing", "run-wide", "run-nomodel", "run-batch", "run-pad"] {
         assert!(!dir.join(d).join("metrics.jsonl").exists(), "{d}: a refused run wrote metrics");
     }
 }

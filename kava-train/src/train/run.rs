@@ -127,8 +127,9 @@ impl Tokenize for Recording<'_> {
 /// Leaves out the training examples that cannot be trained on: those longer than the model's
 /// `max_position_embeddings` in the sequences `cfg.method` runs (see
 /// [`step::positions_needed`]), and those the tokenizer cannot encode; the schedule is then
-/// recomputed over what is left. Returns a line for the log when something was left out.
-fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
+/// recomputed over what is left. Returns a line for the log when something was left out, and
+/// the positions of the longest example kept.
+fn drop_unusable(session: &mut Session) -> Result<(Option<String>, usize), TrainError> {
     let model = &session.model;
     let limit = model.transformer.config.max_position_embeddings;
     let prompt = model.tokenizer.encode(data::ANSWER_PROMPT, false)?;
@@ -139,6 +140,7 @@ fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
     let m = model.latent.as_ref().map_or(0, |r| r.config.num_latents);
     let (mut too_long, mut untokenizable) = (Vec::new(), Vec::new());
     let mut keep = Vec::with_capacity(session.train.len());
+    let mut longest = 0;
     for ex in &session.train {
         let n = step::positions_needed(&session.cfg, &tok, &session.sp, m, ex);
         if let Some(e) = tok.error.borrow_mut().take() {
@@ -149,10 +151,11 @@ fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
             keep.push(false);
         } else {
             keep.push(true);
+            longest = longest.max(n);
         }
     }
     if too_long.is_empty() && untokenizable.is_empty() {
-        return Ok(None);
+        return Ok((None, longest));
     }
     let mut keep = keep.into_iter();
     session.train.retain(|_| keep.next().unwrap_or(false));
@@ -175,7 +178,40 @@ fn drop_unusable(session: &mut Session) -> Result<Option<String>, TrainError> {
     if let Some((line, e)) = untokenizable.first() {
         report.push(format!("left out {} training examples the tokenizer cannot encode (first: line {line}: {e})", untokenizable.len()));
     }
-    Ok(Some(format!("{file}: {}", report.join("; "))))
+    Ok((Some(format!("{file}: {}", report.join("; "))), longest))
+}
+
+/// Refuses a micro-batch whose activations alone would not fit the memory budget
+/// (`kava::limits::memory_budget`), before the first step: `--set optim.micro_batch=65536`
+/// aborted inside the allocator. The estimate is a lower bound — one forward pass of a
+/// micro-batch of the longest kept sequences (`longest` positions rounded up to
+/// `data.pad_multiple`), per layer its attention scores and probabilities (2·b·heads·W²) and its
+/// hidden, attention and MLP activations (b·W·(4·hidden + 2·intermediate)), in f32 — so that
+/// only what cannot fit is refused. A `data.pad_multiple` past the context is refused too.
+fn check_step_memory(session: &Session, longest: usize) -> Result<(), TrainError> {
+    let (cfg, c) = (&session.cfg, &session.model.transformer.config);
+    if cfg.data.pad_multiple > c.max_position_embeddings {
+        return Err(TrainError::Data(format!(
+            "data.pad_multiple {} is more than the model's {} positions (max_position_embeddings)",
+            cfg.data.pad_multiple, c.max_position_embeddings
+        )));
+    }
+    let f = |n: usize| n as f64;
+    let (b, w) = (f(cfg.optim.micro_batch), f(longest.next_multiple_of(cfg.data.pad_multiple.max(1))));
+    let per_layer = b * w * (2.0 * f(c.num_attention_heads) * w + 4.0 * f(c.hidden_size) + 2.0 * f(c.intermediate_size));
+    let bytes = 4.0 * per_layer * f(c.num_hidden_layers);
+    let budget = kava::limits::memory_budget()?;
+    if bytes > budget {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(TrainError::Data(format!(
+            "optim.micro_batch {}: one forward pass over {} positions needs at least {:.1} GiB of activations, more than the {:.1} GiB allowed here (KAVA_MEMORY_LIMIT_GIB): lower optim.micro_batch",
+            cfg.optim.micro_batch,
+            w,
+            gib(bytes),
+            gib(budget)
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a configuration whose trainable parameters — with their gradients and two AdamW
@@ -332,9 +368,11 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
     let metrics_path = dir.join("metrics.jsonl");
     check_trainable_memory(&cfg)?;
     let mut session = Session::new(cfg, device, train)?;
-    if let Some(line) = drop_unusable(&mut session)? {
+    let (report, longest) = drop_unusable(&mut session)?;
+    if let Some(line) = report {
         log(&line);
     }
+    check_step_memory(&session, longest)?;
     if let Some(set) = &valid_set {
         let opts = kava::solve::SolveOptions { max_cot_tokens: session.cfg.checkpoint.eval_max_cot_tokens, ..Default::default() };
         kava::eval::check_fits(&session.model, set, &set.items, &session.eval_modes(), &opts)?;
