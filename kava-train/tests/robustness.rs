@@ -168,6 +168,7 @@ fn every_configuration_field_refuses_hostile_values_by_name() {
     cases.push(case(&["train", "--dry-run", "--preset", "gpt-5"], &["gpt-5"]));
     cases.push(case(&["train", "--dry-run", "--method", "magic"], &["magic"]));
     assert!(run_all("configuration fields", cases) >= 85);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -253,6 +254,7 @@ fn every_numeric_flag_refuses_zero_negative_and_garbage() {
     cases.push(case(&["plot", "--metrics", &s(&metrics.with_file_name("nowhere")), "--out", &s(&dir.join("c.svg"))], &["nowhere"]));
     assert!(run_all("flags", cases) >= 55);
     assert_eq!(std::fs::read_to_string(notes.join("todo.txt")).unwrap(), "keep");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 /// A short kava run on the tiny fixture stopped at step 2 of 4 (`checkpoint-0000002`), made once.
@@ -509,4 +511,5 @@ fn training_examples_too_long_for_the_model_are_left_out_and_counted() {
     for d in ["run-none", "run-valid", "run-novalid", "run-empty", "run-missing", "run-wide", "run-nomodel", "run-batch", "run-pad"] {
         assert!(!dir.join(d).join("metrics.jsonl").exists(), "{d}: a refused run wrote metrics");
     }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -194,6 +194,7 @@ fn budgets_and_prompts_past_the_context_are_refused_naming_the_lengths() {
     bad_env.env.push(("KAVA_MEMORY_LIMIT_GIB", "-3".into()));
     cases.push(bad_env);
     assert!(run_all("context", cases) >= 13);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -237,6 +238,7 @@ fn evaluation_files_with_nothing_usable_fail_naming_the_file() {
     std::fs::write(&text, "Natalia sold clips to 48 of her friends.").unwrap();
     cases.push(case(&["perplexity", "--model", &m, "--backend", "cpu", "--text", text.to_str().unwrap(), "--save-logits", "/nonexistent/dir/l.safetensors"], &["/nonexistent/dir/l.safetensors"]));
     assert!(run_all("evaluation files", cases) >= 18);
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -289,6 +291,7 @@ fn broken_and_mismatched_model_directories_fail_every_command_by_name() {
     }
     assert!(run_all("model directories", cases) >= 40);
     assert!(!root.join("converted-0").exists(), "convert wrote a directory for a mismatched model");
+    std::fs::remove_dir_all(&root).ok();
 }
 
 #[test]
@@ -326,4 +329,5 @@ fn convert_refuses_to_write_over_a_directory_unless_told() {
     assert!(old.join("model.safetensors").exists() && empty.join("config.json").exists());
     let leftovers: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with('.')).collect();
     assert!(leftovers.is_empty(), "temporary directories left: {leftovers:?}");
+    std::fs::remove_dir_all(&root).ok();
 }

@@ -452,6 +452,13 @@ fn damaged_sharded_layouts_and_directories_are_refused_naming_the_file() {
     let d = device.clone();
     cases.push(("a text file as model".into(), Box::new(move || Model::load(&not_model, &d)), vec!["notes.txt".into(), "HF model directory".into()]));
     assert!(expect_errors("directories", cases) >= 10);
+    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&format!("kava-robust-{}-", std::process::id())) {
+            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[test]
