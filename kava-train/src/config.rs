@@ -461,30 +461,69 @@ impl TrainConfig {
                 return Err(ConfigError::Invalid { origin, field: key.into(), problem: "is not a configuration field".into() });
             }
             table.insert(last.to_string(), value);
+            // Deserialise after each override, so that a value of the wrong type is reported
+            // with the override that brought it.
+            doc.clone().try_into::<Self>().map_err(|e: toml::de::Error| ConfigError::Parse { origin: origin.clone(), message: format!("`{key}`: {}", e.message()) })?;
         }
         let cfg: Self = doc.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { origin: "overrides".into(), message: e.to_string() })?;
         cfg.validate("overrides")?;
         Ok(cfg)
     }
 
-    /// Checks values the types cannot.
+    /// Checks values the types cannot: every size within the limits kava and the loop can run
+    /// (`kava::limits`), every float finite and in its range, and the combinations the methods
+    /// need. Errors name the field (`optim.lr`, …) and the value.
     pub fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        use kava::limits::{MAX_BATCH, MAX_HIDDEN, MAX_ITERATIONS, MAX_LATENTS, MAX_NEW_TOKENS};
         let bad = |field: &str, problem: String| Err(ConfigError::Invalid { origin: origin.into(), field: field.into(), problem });
+        // Sizes: (field, value, smallest, largest).
         let uses_latents = matches!(self.method, Method::Pause | Method::Codi | Method::Pccot | Method::Kava);
-        if uses_latents && self.latent.num_latents == 0 {
-            return bad("latent.num_latents", "must be positive for a latent method".into());
+        let sizes = [
+            ("latent.num_latents", self.latent.num_latents, usize::from(uses_latents), MAX_LATENTS),
+            ("latent.num_iterations", self.latent.num_iterations, 0, MAX_ITERATIONS),
+            ("data.pad_multiple", self.data.pad_multiple, 1, 4096),
+            ("lora.rank", self.lora.rank, usize::from(!self.lora.full_finetune), MAX_HIDDEN),
+            ("optim.epochs", self.optim.epochs, usize::from(self.optim.max_steps == 0), 100_000),
+            ("optim.max_steps", self.optim.max_steps, 0, 1 << 30),
+            ("optim.micro_batch", self.optim.micro_batch, 1, MAX_BATCH),
+            ("optim.effective_batch", self.optim.effective_batch, 1, 1 << 24),
+            ("checkpoint.eval_max_cot_tokens", self.checkpoint.eval_max_cot_tokens, 1, MAX_NEW_TOKENS),
+        ];
+        for (field, n, min, max) in sizes {
+            if !(min..=max).contains(&n) {
+                let why = match field {
+                    "latent.num_latents" if n == 0 => " (a latent method needs latents)".to_string(),
+                    "lora.rank" if n == 0 => " (or set lora.full_finetune = true)".to_string(),
+                    "optim.epochs" if n == 0 => " (or set optim.max_steps)".to_string(),
+                    _ => String::new(),
+                };
+                return bad(field, format!("{n} is outside {min}..={max}{why}"));
+            }
+        }
+        // Floats: (field, value, range as text, test).
+        let in_unit = |x: f64| (0.0..=1.0).contains(&x);
+        let floats: [(&str, f64, &str, &dyn Fn(f64) -> bool); 9] = [
+            ("optim.lr", self.optim.lr, "(0, 1]", &|x| x > 0.0 && x <= 1.0),
+            ("optim.weight_decay", self.optim.weight_decay, "[0, 1]", &in_unit),
+            ("optim.warmup_frac", self.optim.warmup_frac, "[0, 1)", &|x| (0.0..1.0).contains(&x)),
+            ("optim.grad_clip", self.optim.grad_clip, "[0, 1e6] (0: off)", &|x| (0.0..=1e6).contains(&x)),
+            ("lora.alpha", self.lora.alpha as f64, "(0, 1e6]", &|x| x > 0.0 && x <= 1e6),
+            ("lora.dropout", self.lora.dropout, "[0, 1)", &|x| (0.0..1.0).contains(&x)),
+            ("loss.alpha_codi", self.loss.alpha_codi as f64, "[0, 1e6]", &|x| (0.0..=1e6).contains(&x)),
+            ("loss.alpha_kv", self.loss.alpha_kv as f64, "[0, 1e6]", &|x| (0.0..=1e6).contains(&x)),
+            ("evict.lambda", self.evict.lambda as f64, "[0, 1]", &in_unit),
+        ];
+        for (field, x, range, ok) in floats {
+            // NaN fails every comparison, so `ok` refuses it along with the infinities.
+            if !(x.is_finite() && ok(x)) {
+                return bad(field, format!("{x} is outside {range}"));
+            }
         }
         if self.method == Method::Codi && self.latent.num_iterations != self.latent.num_latents {
             return bad("latent.num_iterations", format!("must equal num_latents ({}) for codi", self.latent.num_latents));
         }
         if self.loss.kv_every_iteration && self.latent.separate_answer_pass {
             return bad("loss.kv_every_iteration", "needs the merged answer pass (latent.separate_answer_pass = false)".into());
-        }
-        if self.data.pad_multiple == 0 {
-            return bad("data.pad_multiple", "must be at least 1 (1: pad to the longest only)".into());
-        }
-        if !(0.0..=1.0).contains(&self.evict.lambda) {
-            return bad("evict.lambda", format!("{} is outside [0, 1]", self.evict.lambda));
         }
         if !["max", "mean"].contains(&self.evict.pool.as_str()) {
             return bad("evict.pool", format!("`{}`: expected max or mean", self.evict.pool));
@@ -495,14 +534,17 @@ impl TrainConfig {
         if let Err(problem) = self.optim.compute_dtype() {
             return bad("optim.dtype", problem);
         }
-        if self.optim.micro_batch == 0 || self.optim.effective_batch % self.optim.micro_batch != 0 {
+        if self.optim.effective_batch % self.optim.micro_batch != 0 {
             return bad("optim.effective_batch", format!("{} must be a positive multiple of micro_batch {}", self.optim.effective_batch, self.optim.micro_batch));
         }
-        if !(self.optim.lr > 0.0) || !(0.0..1.0).contains(&self.optim.warmup_frac) {
-            return bad("optim.lr", "lr must be positive and warmup_frac in [0, 1)".into());
+        if self.model.as_os_str().is_empty() {
+            return bad("model", "is empty".into());
         }
-        if !self.lora.full_finetune && self.lora.rank == 0 {
-            return bad("lora.rank", "must be positive (or set lora.full_finetune = true)".into());
+        if self.data.train.as_os_str().is_empty() {
+            return bad("data.train", "is empty".into());
+        }
+        if self.checkpoint.dir.as_os_str().is_empty() {
+            return bad("checkpoint.dir", "is empty".into());
         }
         Ok(())
     }

@@ -56,7 +56,43 @@ impl Shape {
         if self.heads % self.kv_heads != 0 {
             bail!("model shape: kv_heads {} must divide heads {}", self.kv_heads, self.heads);
         }
+        use kava::limits;
+        for (name, n, max) in [
+            ("hidden", self.hidden, limits::MAX_HIDDEN),
+            ("layers", self.layers, limits::MAX_LAYERS),
+            ("heads", self.heads, limits::MAX_HEADS),
+            ("intermediate", self.intermediate, limits::MAX_INTERMEDIATE),
+            ("max_positions", self.max_positions, limits::MAX_POSITIONS),
+        ] {
+            if n > max {
+                bail!("model shape: {name} {n} is larger than kava supports ({max})");
+            }
+        }
         Ok(())
+    }
+
+    /// Refuses a model whose f32 weights (with a vocabulary of `vocab`) would not fit the
+    /// memory budget (`kava::limits::memory_budget`), before anything is allocated.
+    fn check_size(&self, vocab: usize) -> anyhow::Result<()> {
+        let bytes = 4.0 * self.parameters_f64(vocab);
+        let budget = kava::limits::memory_budget()?;
+        if bytes > budget {
+            bail!(
+                "model shape: {:.3e} parameters ({:.1} GiB of f32 weights) exceed the {:.1} GiB allowed here (KAVA_MEMORY_LIMIT_GIB)",
+                bytes / 4.0,
+                bytes / (1u64 << 30) as f64,
+                budget / (1u64 << 30) as f64
+            );
+        }
+        Ok(())
+    }
+
+    /// [`Shape::parameters`] in floating point (no overflow for any shape).
+    fn parameters_f64(&self, vocab: usize) -> f64 {
+        let (h, kv) = (self.hidden as f64, (self.hidden / self.heads.max(1) * self.kv_heads) as f64);
+        let attn = 2.0 * h * h + 2.0 * h * kv;
+        let mlp = 3.0 * h * self.intermediate as f64;
+        vocab as f64 * h + self.layers as f64 * (attn + mlp + 2.0 * h) + h
     }
 
     /// Parameter count for a vocabulary of `vocab` (tied embeddings).
@@ -167,11 +203,31 @@ pub fn init_weights(shape: &Shape, vocab: usize, seed: u64) -> Vec<(String, Host
 
 /// Trains a vocabulary on `examples`, initialises a Llama of `shape` and writes the HF directory
 /// `out` (config, f32 weights, tokenizer, generation config). Returns (vocabulary, parameters).
+/// The files go into a temporary directory that then takes `out`'s place
+/// ([`kava::api::write_dir_atomic`]): a failure leaves no half-written model, and `out` must be
+/// absent, empty or a model directory.
 pub fn write_model(out: &Path, examples: &[Example], vocab_size: usize, shape: &Shape, seed: u64) -> anyhow::Result<(usize, usize)> {
     shape.check()?;
+    shape.check_size(vocab_size)?;
     let tok = train_tokenizer(&corpus(examples), vocab_size)?;
     let vocab = tok.get_vocab_size(true);
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut failure: Option<anyhow::Error> = None;
+    let written = kava::api::write_dir_atomic(out, |dir| {
+        write_files(dir, &tok, vocab, shape, seed).map_err(|e| {
+            let problem = format!("{e:#}");
+            failure = Some(e);
+            kava::Error::Input { what: out.display().to_string(), problem }
+        })
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    written?;
+    Ok((vocab, shape.parameters(vocab)))
+}
+
+/// The files of a scratch model, into `out`.
+fn write_files(out: &Path, tok: &Tokenizer, vocab: usize, shape: &Shape, seed: u64) -> anyhow::Result<()> {
     let write = |name: &str, bytes: &[u8]| kava::api::write_atomic(&out.join(name), bytes).map_err(anyhow::Error::from);
     let tok_json = tok.to_string(true).map_err(|e| anyhow::anyhow!("serialising the tokenizer: {e}"))?;
     write("tokenizer.json", tok_json.as_bytes())?;
@@ -180,7 +236,7 @@ pub fn write_model(out: &Path, examples: &[Example], vocab_size: usize, shape: &
     write("config.json", serde_json::to_string_pretty(&llama_config(shape, vocab))?.as_bytes())?;
     write("generation_config.json", json!({ "bos_token_id": 0, "eos_token_id": 0 }).to_string().as_bytes())?;
     write("model.safetensors", &serialize(&init_weights(shape, vocab, seed), StoreDtype::F32)?)?;
-    Ok((vocab, shape.parameters(vocab)))
+    Ok(())
 }
 
 /// Gaussian draws from SplitMix64 through Box–Muller: reproducible on every platform.

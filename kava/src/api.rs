@@ -38,9 +38,14 @@ pub struct Model {
 impl Model {
     /// Loads an HF directory or a GGUF file onto `device`; a `kava.json` beside the weights
     /// (and `kava.safetensors` for the projection) adds the latent reasoner.
+    ///
+    /// The files must agree: every tokenizer id inside the model's vocabulary, and `kava.json`'s
+    /// special ids the tokenizer's latent tokens ([`Error::Inconsistent`] otherwise), so that no
+    /// id a prompt can produce indexes outside the embedding.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();
         let Pretrained { config, mut weights, tokenizer, .. } = load::open(path)?;
+        check_tokenizer(&config, &tokenizer)?;
         let transformer = Transformer::from_weights(&config, &mut weights, device)?;
         let mut model = Self::new(transformer, tokenizer);
         let kava_json = path.join("kava.json");
@@ -57,6 +62,7 @@ impl Model {
     /// them): the same parsers and checks, fed bytes. `files.source` names them in errors.
     pub fn from_bytes(files: ModelBytes<'_>, device: &Device) -> Result<Self> {
         let Pretrained { config, mut weights, tokenizer, .. } = load::open_hf_bytes(files.hf)?;
+        check_tokenizer(&config, &tokenizer)?;
         let transformer = Transformer::from_weights(&config, &mut weights, device)?;
         let mut model = Self::new(transformer, tokenizer);
         if let Some(json) = files.kava_json {
@@ -71,9 +77,19 @@ impl Model {
         let json_path = dir.join("kava.json");
         let cfg = LatentConfig::from_json_bytes(kava_json, &json_path)?;
         let vocab = self.transformer.config.vocab_size;
-        for (field, id) in [("bot_id", cfg.bot_id), ("eot_id", cfg.eot_id), ("lat_id", cfg.lat_id), ("pad_id", cfg.pad_id)] {
+        for (field, id, token) in cfg.named_ids() {
             if id as usize >= vocab {
                 return Err(Error::config(&json_path, field, format!("id {id} is outside the vocabulary of {vocab}")));
+            }
+            // The ids must be the tokenizer's latent tokens: any other token would be fed and
+            // suppressed in their place without a sign.
+            let found = self.tokenizer.id_token(id);
+            if found.as_deref() != Some(token) {
+                let found = found.map_or("no token".to_string(), |t| format!("`{t}`"));
+                return Err(Error::Inconsistent {
+                    path: json_path,
+                    problem: format!("field `{field}`: id {id} is {found} in {}, expected `{token}`", self.tokenizer.path().display()),
+                });
             }
         }
         let projection = if cfg.use_projection {
@@ -108,8 +124,12 @@ impl Model {
     /// the tokenizer and the embedding (and untied head), and a freshly initialised projection.
     /// On a model that already has them, only M and T change.
     pub fn attach_latents(&mut self, num_latents: usize, num_iterations: usize, use_projection: bool) -> Result<()> {
-        if num_latents == 0 {
-            return Err(Error::Input { what: "num_latents".into(), problem: "must be positive".into() });
+        use crate::limits::{MAX_ITERATIONS, MAX_LATENTS};
+        if !(1..=MAX_LATENTS).contains(&num_latents) {
+            return Err(Error::Input { what: format!("num_latents {num_latents}"), problem: format!("must be in 1..={MAX_LATENTS}") });
+        }
+        if num_iterations > MAX_ITERATIONS {
+            return Err(Error::Input { what: format!("num_iterations {num_iterations}"), problem: format!("must be in 0..={MAX_ITERATIONS}") });
         }
         if let Some(r) = &mut self.latent {
             r.config.num_latents = num_latents;
@@ -145,14 +165,29 @@ impl Model {
 
     /// Writes an HF directory (`config.json`, `model.safetensors`, `tokenizer.json`,
     /// `tokenizer_config.json`, `generation_config.json`) plus `kava.json` / `kava.safetensors`
-    /// for the latent part. Each file is written to a temporary name and renamed into place.
-    /// Native only: it reads every weight back synchronously (browsers forbid that).
+    /// for the latent part. The files are written into a temporary directory beside `dir`, which
+    /// then replaces `dir` as a whole ([`write_dir_atomic`]): a failure leaves `dir` as it was,
+    /// and no file of an earlier model (an old `kava.json`, say) survives. `dir` must be absent,
+    /// empty or a model directory (with `config.json`): other files are never deleted. A model
+    /// holding NaN or infinite weights is refused ([`Error::NonFinite`]) before anything is
+    /// written. Native only: it reads every weight back synchronously (browsers forbid that).
     #[cfg(not(target_family = "wasm"))]
     pub fn save(&self, dir: &Path, dtype: StoreDtype) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let tensors = self.transformer.to_hf_tensors();
+        let projection = self.latent.as_ref().and_then(|r| r.projection.as_ref()).map(|p| p.to_host());
+        for (file, list) in [("model.safetensors", Some(&tensors)), ("kava.safetensors", projection.as_ref())] {
+            if let Some((name, _)) = list.into_iter().flatten().find(|(_, t)| t.data.iter().any(|x| !x.is_finite())) {
+                return Err(Error::NonFinite { path: dir.join(file), tensor: name.clone() });
+            }
+        }
+        write_dir_atomic(dir, |tmp| self.write_files(tmp, dtype, &tensors, projection.as_deref()))
+    }
+
+    #[cfg(not(target_family = "wasm"))]
+    fn write_files(&self, dir: &Path, dtype: StoreDtype, tensors: &[(String, load::HostTensor)], projection: Option<&[(String, load::HostTensor)]>) -> Result<()> {
         let config = self.transformer.config.to_json();
         write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(&config).expect("json").as_bytes())?;
-        write_atomic(&dir.join("model.safetensors"), &st::serialize(&self.transformer.to_hf_tensors(), dtype)?)?;
+        write_atomic(&dir.join("model.safetensors"), &st::serialize(tensors, dtype)?)?;
         write_atomic(&dir.join("tokenizer.json"), self.tokenizer.to_json()?.as_bytes())?;
         let eos = self.stop_tokens.first().and_then(|&id| self.tokenizer.id_token(id));
         let tok_config = serde_json::json!({
@@ -166,8 +201,8 @@ impl Model {
         write_atomic(&dir.join("generation_config.json"), gen.to_string().as_bytes())?;
         if let Some(r) = &self.latent {
             write_atomic(&dir.join("kava.json"), r.config.to_json().as_bytes())?;
-            if let Some(p) = &r.projection {
-                write_atomic(&dir.join("kava.safetensors"), &st::serialize(&p.to_host(), StoreDtype::F32)?)?;
+            if let Some(p) = projection {
+                write_atomic(&dir.join("kava.safetensors"), &st::serialize(p, StoreDtype::F32)?)?;
             }
         }
         Ok(())
@@ -175,11 +210,101 @@ impl Model {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
-/// half-written file under the real name.
+/// half-written file under the real name (nor, on a failed write, the temporary file).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    if let Err(e) = std::fs::write(&tmp, bytes) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Refuses every token of `tokenizer` that the model's embedding has no row for: a tokenizer
+/// from another model would otherwise feed ids past the embedding (a panic inside burn) or,
+/// below it, the wrong rows.
+fn check_tokenizer(config: &crate::config::ModelConfig, tokenizer: &Tokenizer) -> Result<()> {
+    let vocab = config.vocab_size;
+    match tokenizer.max_id() {
+        Some((id, token)) if id as usize >= vocab => Err(Error::Inconsistent {
+            path: tokenizer.path().into(),
+            problem: format!(
+                "token `{token}` has id {id}, outside the model's vocabulary of {vocab} (vocab_size): this tokenizer does not belong to the model"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `dir` may receive an output: absent or empty, or — with `overwrite` — a model
+/// directory (one with `config.json`, which [`Model::save`] and `kava-train init-model` then
+/// replace as a whole). A file, or a non-empty directory without `--overwrite`, is refused
+/// naming it; a non-empty directory that is no model directory is refused even with it.
+#[cfg(not(target_family = "wasm"))]
+pub fn check_output_dir(dir: &Path, overwrite: bool) -> Result<()> {
+    let problem = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) if dir.exists() && !dir.is_dir() => "exists and is not a directory".to_string(),
+        Err(e) => return Err(Error::io(dir, e)),
+        Ok(mut entries) => {
+            if entries.next().is_none() {
+                return Ok(());
+            }
+            if !dir.join("config.json").is_file() {
+                "is not empty and holds no model (no config.json): choose another directory or remove it".to_string()
+            } else if overwrite {
+                return Ok(());
+            } else {
+                "already holds a model: pass --overwrite to replace it (its files are removed), or choose another directory".to_string()
+            }
+        }
+    };
+    Err(Error::OutputExists { path: dir.into(), problem })
+}
+
+/// Writes a directory atomically: `fill` writes its files into a fresh temporary directory
+/// beside `dir`, which then takes `dir`'s place (an existing `dir` is renamed aside first and
+/// removed after). On any failure the temporary directory is removed and `dir` is left as it
+/// was. `dir` must be absent, empty or a model directory (see [`check_output_dir`]).
+#[cfg(not(target_family = "wasm"))]
+pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    check_output_dir(dir, true)?;
+    let abs = std::path::absolute(dir).map_err(|e| Error::io(dir, e))?;
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return Err(Error::OutputExists { path: dir.into(), problem: "is not a directory kava can replace (name it by its path)".into() });
+    };
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{}.tmp-{pid}", name.to_string_lossy()));
+    let old = parent.join(format!(".{}.old-{pid}", name.to_string_lossy()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let existed = abs.exists();
+    if existed {
+        let _ = std::fs::remove_dir_all(&old);
+        if let Err(e) = std::fs::rename(&abs, &old) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::io(dir, e));
+        }
+    }
+    if let Err(e) = std::fs::rename(&tmp, &abs) {
+        if existed {
+            let _ = std::fs::rename(&old, &abs);
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(Error::io(dir, e));
+    }
+    if existed {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
 }
 
 impl Model {
@@ -192,9 +317,12 @@ impl Model {
         if ids.len() < 2 {
             return Err(Error::Input { what: "text".into(), problem: "needs at least two tokens".into() });
         }
+        let n = ids.len();
+        crate::limits::check_ids(&self.transformer.config, "text", &[ids.to_vec()])?;
+        crate::limits::Workload { batch: 1, positions: n, slots: n, widest_pass: n, logit_rows: n, detail: format!("{n} tokens of text") }
+            .check(&self.transformer.config, "perplexity")?;
         let m = &self.transformer;
         let device = m.device();
-        let n = ids.len();
         let out = m.forward(m.embed(crate::model::ids_tensor(&[ids.to_vec()], &device)), None, &mut m.new_cache(1), &crate::model::Capture::none());
         let logits = m.logits(out.hidden.narrow(1, 0, n - 1)); // [1, n−1, v]
         let logp = activation::log_softmax(logits, 2);

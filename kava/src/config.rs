@@ -77,7 +77,8 @@ impl Fields<'_> {
             None => Ok(None),
             Some(v) => v
                 .as_u64()
-                .map(|n| Some(n as usize))
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some)
                 .ok_or_else(|| self.err(field, format!("expected a non-negative integer, found {v}"))),
         }
     }
@@ -86,8 +87,9 @@ impl Fields<'_> {
             None => Ok(None),
             Some(v) => v
                 .as_f64()
+                .filter(|x| x.is_finite())
                 .map(Some)
-                .ok_or_else(|| self.err(field, format!("expected a number, found {v}"))),
+                .ok_or_else(|| self.err(field, format!("expected a finite number, found {v}"))),
         }
     }
     fn opt_bool(&self, field: &str) -> Result<Option<bool>> {
@@ -110,15 +112,18 @@ impl Fields<'_> {
     }
     /// An id or a list of ids (HF allows both for `eos_token_id`).
     fn ids(&self, field: &str) -> Result<Vec<u32>> {
-        let bad = || self.err(field, "expected a token id or a list of token ids");
-        match self.get(field) {
-            None => Ok(vec![]),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_u64().map(|n| n as u32).ok_or_else(bad))
-                .collect(),
-            Some(v) => v.as_u64().map(|n| vec![n as u32]).ok_or_else(bad),
-        }
+        token_ids(self.get(field)).map_err(|problem| self.err(field, problem))
+    }
+}
+
+/// An id or a list of ids, each a non-negative integer that fits in u32 (absent: none).
+pub(crate) fn token_ids(v: Option<&Value>) -> std::result::Result<Vec<u32>, String> {
+    let one = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    let bad = |v: &Value| format!("expected a token id or a list of token ids, found {v}");
+    match v {
+        None | Some(Value::Null) => Ok(vec![]),
+        Some(Value::Array(items)) => items.iter().map(|v| one(v).ok_or_else(|| bad(v))).collect(),
+        Some(v) => one(v).map(|n| vec![n]).ok_or_else(|| bad(v)),
     }
 }
 
@@ -201,19 +206,26 @@ impl ModelConfig {
         Ok(config)
     }
 
-    fn validate(&self, path: &Path) -> Result<()> {
-        let positive = [
-            ("vocab_size", self.vocab_size),
-            ("hidden_size", self.hidden_size),
-            ("intermediate_size", self.intermediate_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("num_key_value_heads", self.num_key_value_heads),
-            ("head_dim", self.head_dim),
+    /// Checks every size against `crate::limits` and every float for being finite and in range,
+    /// so that nothing downstream divides by zero, overflows or allocates absurdly.
+    pub fn validate(&self, path: &Path) -> Result<()> {
+        use crate::limits;
+        let sizes = [
+            ("vocab_size", self.vocab_size, limits::MAX_VOCAB),
+            ("hidden_size", self.hidden_size, limits::MAX_HIDDEN),
+            ("intermediate_size", self.intermediate_size, limits::MAX_INTERMEDIATE),
+            ("num_hidden_layers", self.num_hidden_layers, limits::MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, limits::MAX_HEADS),
+            ("num_key_value_heads", self.num_key_value_heads, limits::MAX_HEADS),
+            ("head_dim", self.head_dim, limits::MAX_HEAD_DIM),
+            ("max_position_embeddings", self.max_position_embeddings, limits::MAX_POSITIONS),
         ];
-        for (field, n) in positive {
+        for (field, n, max) in sizes {
             if n == 0 {
                 return Err(Error::config(path, field, "must be positive"));
+            }
+            if n > max {
+                return Err(Error::config(path, field, format!("{n} is larger than kava supports ({max})")));
             }
         }
         if self.num_attention_heads % self.num_key_value_heads != 0 {
@@ -226,11 +238,17 @@ impl ModelConfig {
         if self.head_dim % 2 != 0 {
             return Err(Error::config(path, "head_dim", "must be even for rotary embeddings"));
         }
-        if !(self.rms_norm_eps > 0.0) {
-            return Err(Error::config(path, "rms_norm_eps", "must be positive"));
+        if !(self.rms_norm_eps > 0.0 && self.rms_norm_eps < 1.0) {
+            return Err(Error::config(path, "rms_norm_eps", format!("{} is outside (0, 1)", self.rms_norm_eps)));
         }
-        if !(self.rope_theta > 0.0) {
-            return Err(Error::config(path, "rope_theta", "must be positive"));
+        if !(self.rope_theta > 1.0 && self.rope_theta <= limits::MAX_ROPE_THETA) {
+            return Err(Error::config(path, "rope_theta", format!("{} is outside (1, {:e}]", self.rope_theta, limits::MAX_ROPE_THETA)));
+        }
+        let ids = [("bos_token_id", self.bos_token_id.into_iter().collect::<Vec<_>>()), ("eos_token_id", self.eos_token_ids.clone())];
+        for (field, ids) in ids {
+            if let Some(id) = ids.into_iter().find(|&id| id as usize >= self.vocab_size) {
+                return Err(Error::config(path, field, format!("id {id} is outside the vocabulary of {} (vocab_size)", self.vocab_size)));
+            }
         }
         Ok(())
     }
@@ -325,14 +343,31 @@ fn rope(f: &Fields<'_>) -> Result<(f64, Option<Llama3Scaling>)> {
                 let num = |name: &str| -> Result<f64> {
                     sub.opt_f64(name)?.ok_or_else(|| f.err(&field(name), "missing"))
                 };
-                llama3 = Some(Llama3Scaling {
+                let s = Llama3Scaling {
                     factor: num("factor")?,
                     low_freq_factor: num("low_freq_factor")?,
                     high_freq_factor: num("high_freq_factor")?,
                     original_max_position_embeddings: sub
                         .opt_usize("original_max_position_embeddings")?
                         .ok_or_else(|| f.err(&field("original_max_position_embeddings"), "missing"))?,
-                });
+                };
+                // Frequencies are divided by `factor` and by `high − low`: both must be usable.
+                if !(1.0..=1e6).contains(&s.factor) {
+                    return Err(f.err(&field("factor"), format!("{} is outside [1, 1e6]", s.factor)));
+                }
+                if !(s.low_freq_factor > 0.0) {
+                    return Err(f.err(&field("low_freq_factor"), format!("{} must be positive", s.low_freq_factor)));
+                }
+                if !(s.high_freq_factor > s.low_freq_factor) {
+                    return Err(f.err(&field("high_freq_factor"), format!("{} must be larger than low_freq_factor {}", s.high_freq_factor, s.low_freq_factor)));
+                }
+                if s.original_max_position_embeddings == 0 || s.original_max_position_embeddings > crate::limits::MAX_POSITIONS {
+                    return Err(f.err(
+                        &field("original_max_position_embeddings"),
+                        format!("{} is outside 1..={}", s.original_max_position_embeddings, crate::limits::MAX_POSITIONS),
+                    ));
+                }
+                llama3 = Some(s);
             }
             Some(other) => {
                 return Err(f.err(&field("rope_type"), format!("`{other}` is not supported (default, llama3)")))

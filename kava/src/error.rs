@@ -58,6 +58,19 @@ pub enum Error {
     /// The requested backend was not compiled in or has no device here.
     #[error("backend `{backend}` is not available: {problem}")]
     Backend { backend: String, problem: String },
+    /// A prompt plus what may be generated after it is longer than the model's context.
+    #[error("{what}: {detail} = {needed} positions, more than the model's {limit} (max_position_embeddings)")]
+    Context { what: String, needed: usize, limit: usize, detail: String },
+    /// A call would need more memory than the budget (`kava::limits::memory_budget`).
+    #[error("{what}: needs about {needed_gib:.1} GiB ({detail}), more than the {budget_gib:.1} GiB allowed here (set KAVA_MEMORY_LIMIT_GIB to change it)")]
+    Memory { what: String, needed_gib: f64, budget_gib: f64, detail: String },
+    /// Files of one model disagree: a tokenizer id outside the model's vocabulary, a
+    /// `kava.json` id that is not its token. `path` is the file at fault.
+    #[error("{path}: {problem}")]
+    Inconsistent { path: PathBuf, problem: String },
+    /// An output directory holds files that writing would replace.
+    #[error("{path}: {problem}")]
+    OutputExists { path: PathBuf, problem: String },
     /// Reading a tensor back from the device failed.
     #[error("reading `{what}` back from the device failed: {problem}")]
     Readback { what: &'static str, problem: String },

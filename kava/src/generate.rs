@@ -155,7 +155,29 @@ pub fn pad_to(row: &[u32], n: usize, pad: u32) -> Vec<u32> {
     r
 }
 
+/// Refuses prompts that cannot run: none, an empty one, an id outside the vocabulary, or a
+/// prompt whose length plus `max_new_tokens` exceeds the model's `max_position_embeddings` (or
+/// a batch beyond the memory budget), before anything is allocated (see `crate::limits`).
+pub fn check_prompts(model: &Transformer, prompts: &[Vec<u32>], max_new_tokens: usize) -> Result<()> {
+    let what = |i: usize| if prompts.len() == 1 { "prompt".to_string() } else { format!("prompt {i}") };
+    if prompts.is_empty() {
+        return Err(Error::Input { what: "prompts".into(), problem: "none given".into() });
+    }
+    if let Some(i) = prompts.iter().position(Vec::is_empty) {
+        return Err(Error::Input { what: what(i), problem: "empty".into() });
+    }
+    crate::limits::check_ids(&model.config, "prompt", prompts)?;
+    let detail = |n: usize| format!("{n} prompt tokens + up to {max_new_tokens} new tokens");
+    for (i, p) in prompts.iter().enumerate() {
+        crate::limits::check_context(&model.config, &what(i), p.len() + max_new_tokens, &detail(p.len()))?;
+    }
+    let t = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    let workload = crate::limits::Workload { batch: prompts.len(), positions: t + max_new_tokens, slots: t + max_new_tokens, widest_pass: t, logit_rows: 1, detail: detail(t) };
+    workload.check(&model.config, &what(0))
+}
+
 /// A whole greedy generation from prompts (prefill, then decode), blocking; for native callers.
+/// The prompts are checked first ([`check_prompts`]).
 #[cfg(not(target_family = "wasm"))]
 pub fn generate(
     model: &Transformer,
@@ -163,9 +185,7 @@ pub fn generate(
     opts: &GenerateOptions,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<(Vec<Generation>, DecodeStats)> {
-    if let Some(i) = prompts.iter().position(Vec::is_empty) {
-        return Err(Error::Input { what: format!("prompt {i}"), problem: "empty".into() });
-    }
+    check_prompts(model, prompts, opts.max_new_tokens)?;
     let mut cache = model.new_cache(prompts.len());
     let logits = prefill(model, &mut cache, prompts);
     block_on(decode_greedy(model, &mut cache, logits, opts, on_token))

@@ -17,6 +17,7 @@ pub mod eval;
 pub mod generate;
 pub mod gguf;
 pub mod latent;
+pub mod limits;
 pub mod load;
 pub mod model;
 pub mod solve;

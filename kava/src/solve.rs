@@ -138,6 +138,68 @@ impl Model {
         self.latent.as_ref().map_or(crate::latent::ANSWER_PROMPT.to_string(), |r| r.config.answer_prompt.clone())
     }
 
+    /// Positions a question of `q_len` tokens (`[BOS] Q`) occupies in `mode` under `opts`: its
+    /// prompt plus the most tokens decoding may add — what must fit the model's
+    /// `max_position_embeddings` — and how they add up, for messages. `newline` and `prompt` are
+    /// the lengths of `"\n"` and of the answer prompt `P`.
+    fn positions(&self, q_len: usize, mode: Mode, opts: &SolveOptions, newline: usize, prompt: usize) -> Result<(usize, String)> {
+        Ok(match mode {
+            Mode::Latent => {
+                let m = self.latent.as_ref().map_or(0, |r| r.config.num_latents);
+                let n = q_len + 1 + m + 1 + prompt + opts.max_answer_tokens;
+                (n, format!("{q_len} question tokens + <bot> + {m} latents + <eot> + {prompt} answer-prompt tokens + up to {} answer tokens", opts.max_answer_tokens))
+            }
+            Mode::Cot => {
+                let n = q_len + newline + opts.max_cot_tokens;
+                (n, format!("{q_len} question tokens + {newline} newline + up to {} chain-of-thought tokens", opts.max_cot_tokens))
+            }
+            Mode::NoCot => {
+                let n = q_len + newline + prompt + opts.max_answer_tokens;
+                (n, format!("{q_len} question tokens + {newline} newline + {prompt} answer-prompt tokens + up to {} answer tokens", opts.max_answer_tokens))
+            }
+        })
+    }
+
+    /// The positions `question` needs in `mode` under `opts` (prompt plus the decoding budget)
+    /// and how they add up; [`Model::solve_batch`] refuses a question whose count exceeds the
+    /// model's `max_position_embeddings` with [`Error::Context`]. Evaluation checks every record
+    /// with it before solving any.
+    pub fn question_positions(&self, question: &str, mode: Mode, opts: &SolveOptions) -> Result<(usize, String)> {
+        let q = self.question_ids(question)?;
+        let newline = self.tokenizer.encode("\n", false)?.len();
+        let prompt = self.tokenizer.encode(&self.answer_prompt(), false)?.len();
+        self.positions(q.len(), mode, opts, newline, prompt)
+    }
+
+    /// Refuses a batch that does not fit: a question whose prompt plus decoding budget exceeds
+    /// the context (named by its place in the batch), an id outside the vocabulary, or a batch
+    /// whose estimated memory exceeds the budget (`crate::limits`).
+    fn check_fits(&self, q_ids: &[Vec<u32>], mode: Mode, opts: &SolveOptions, newline: &[u32], prompt: &[u32]) -> Result<()> {
+        let config = &self.transformer.config;
+        let what = |i: usize| if q_ids.len() == 1 { "question".to_string() } else { format!("question {} of the batch", i + 1) };
+        let piece = |ids: &[u32]| vec![ids.to_vec()];
+        crate::limits::check_ids(config, "question", q_ids)?;
+        crate::limits::check_ids(config, "answer prompt", &piece(prompt))?;
+        crate::limits::check_ids(config, "newline", &piece(newline))?;
+        for (i, q) in q_ids.iter().enumerate() {
+            let (n, detail) = self.positions(q.len(), mode, opts, newline.len(), prompt.len())?;
+            crate::limits::check_context(config, &what(i), n, &detail)?;
+        }
+        let q_max = q_ids.iter().map(Vec::len).max().unwrap_or(0);
+        let (slots, detail) = self.positions(q_max, mode, opts, newline.len(), prompt.len())?;
+        let budget = if mode == Mode::Cot { opts.max_cot_tokens } else { opts.max_answer_tokens };
+        let m = self.latent.as_ref().map_or(1, |r| r.config.num_latents);
+        let workload = crate::limits::Workload {
+            batch: q_ids.len(),
+            positions: slots,
+            slots,
+            widest_pass: slots.saturating_sub(budget).max(1),
+            logit_rows: if mode == Mode::Latent && opts.show_latents > 0 { m } else { 1 },
+            detail,
+        };
+        workload.check(config, &what(0))
+    }
+
     /// Answers one question. See [`Model::solve_batch`].
     #[cfg(not(target_family = "wasm"))]
     pub fn solve(&self, question: &str, mode: Mode, opts: &SolveOptions) -> Result<Solution> {
@@ -174,6 +236,13 @@ impl Model {
         let q_ids: Vec<Vec<u32>> = questions.iter().map(|q| self.question_ids(q)).collect::<Result<_>>()?;
         let newline = self.tokenizer.encode("\n", false)?;
         let p_ids = self.tokenizer.encode(&self.answer_prompt(), false)?;
+        if mode == Mode::Latent && self.latent.is_none() {
+            return Err(Error::Input {
+                what: "mode latent".into(),
+                problem: "this model has no latent tokens (no kava.json); train or attach them first".into(),
+            });
+        }
+        self.check_fits(&q_ids, mode, opts, &newline, &p_ids)?;
         let mut stats = vec![Stats::default(); b];
         let mut decode = GenerateOptions {
             max_new_tokens: opts.max_answer_tokens,

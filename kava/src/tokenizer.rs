@@ -68,6 +68,12 @@ impl Tokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// The largest id of the vocabulary (added tokens included) and its token; `None` for an
+    /// empty vocabulary.
+    pub fn max_id(&self) -> Option<(u32, String)> {
+        self.inner.get_vocab(true).into_iter().map(|(token, id)| (id, token)).max()
+    }
+
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.inner.token_to_id(token)
     }

@@ -35,6 +35,10 @@ pub fn parse_gold_answer(text: &str) -> Result<(f64, Option<String>), String> {
         _ => return Err(format!("gold answer `{raw}` is not a number")),
     };
     let v: f64 = canonical.parse().map_err(|e| format!("gold answer `{raw}`: {e}"))?;
+    // A run of digits too long for f64 parses as infinity: no answer a scorer could compare.
+    if !v.is_finite() {
+        return Err(format!("gold answer `{}` is too large", truncate(raw)));
+    }
     Ok((if neg { -v } else { v }, repair))
 }
 
@@ -263,7 +267,8 @@ no separator here #### 4
         let (v, why) = parse_gold_answer(".45").unwrap();
         assert_eq!(v, 0.45);
         assert!(why.unwrap().contains("leading 0"));
-        for bad in ["2/5", "", "-", "1.2.3", "$5", "abc", "1e3"] {
+        let huge = "9".repeat(400);
+        for bad in ["2/5", "", "-", "1.2.3", "$5", "abc", "1e3", huge.as_str()] {
             assert!(parse_gold_answer(bad).is_err(), "{bad:?} should be rejected");
         }
         let e = parse_aug_line("q||<<1/5+2/5=3/5>> #### 2/5", 7).unwrap_err();

@@ -107,6 +107,7 @@ fn figure(jsonl: &str) -> Result<Vec<Item>, String> {
         })
         .collect();
     let mut acc: Vec<Series> = vec![];
+    let mut records = 0;
     for (i, line) in jsonl
         .lines()
         .enumerate()
@@ -117,6 +118,7 @@ fn figure(jsonl: &str) -> Result<Vec<Item>, String> {
         let step = v["step"]
             .as_f64()
             .ok_or_else(|| format!("line {}: no `step`", i + 1))?;
+        records += 1;
         if let Some(mode) = v["eval"].as_str() {
             let a = v["accuracy"]
                 .as_f64()
@@ -147,6 +149,9 @@ fn figure(jsonl: &str) -> Result<Vec<Item>, String> {
                 s.points.push((step, y));
             }
         }
+    }
+    if records == 0 {
+        return Err("no metrics records (an empty file?)".into());
     }
     // Terms the method does not have are all zero: leave them out.
     losses.retain(|s| s.points.iter().any(|&(_, y)| y != 0.0));

@@ -5,6 +5,12 @@
 //! Layout: `<dir>/checkpoint-<step>/{params.safetensors, optimizer.safetensors, state.json}`,
 //! written into a temporary directory and renamed into place; `<dir>/latest` (replaced
 //! atomically) names the newest. A crash at any point leaves the previous checkpoint intact.
+//!
+//! A checkpoint describes itself (`state.json`: step, schedule, configuration, the trainable
+//! parameters and which of them have optimizer moments), and a restore checks all of it: the
+//! configuration against the session's, the parameter list, every tensor present, of its shape
+//! and finite, every moment present, finite (second moments ≥ 0). A damaged checkpoint is an
+//! error naming its file and tensor, never a silent reset of what it should have restored.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +36,18 @@ pub struct State {
     pub config: String,
     /// Names of the trainable parameters, in order.
     pub params: Vec<String>,
+    /// Names of the parameters with AdamW moments in `optimizer.safetensors` (those that have
+    /// had a gradient). Absent in checkpoints written before it was recorded: their moments are
+    /// then checked pairwise only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moments: Option<Vec<String>>,
+}
+
+/// Reads and parses `<checkpoint>/state.json`.
+pub fn read_state(ck: &Path) -> Result<State, TrainError> {
+    let state_path = ck.join("state.json");
+    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
+    serde_json::from_str(&text).map_err(|e| ck_err(&state_path, e.to_string()))
 }
 
 /// How many checkpoints to keep (the newest ones).
@@ -113,6 +131,7 @@ impl Session {
         let values = self.current_values();
         let mut tensors = Vec::new();
         let mut moments = Vec::new();
+        let mut with_moments = Vec::new();
         for (i, info) in self.opt.params.iter().enumerate() {
             let full = values.get(&i).ok_or_else(|| {
                 ck_err(
@@ -123,6 +142,7 @@ impl Session {
             let (shape, data) = restrict(info, from, full);
             tensors.push((info.name.clone(), HostTensor::new(shape.clone(), data)));
             if let Some(m) = &self.opt.moments(i) {
+                with_moments.push(info.name.clone());
                 let (_, a) = restrict(info, from, &params::to_host(m.exp_avg.clone()));
                 let (_, b) = restrict(info, from, &params::to_host(m.exp_avg_sq.clone()));
                 moments.push((
@@ -149,6 +169,7 @@ impl Session {
             new_rows_from: from,
             config: self.cfg.to_toml(),
             params: self.opt.params.iter().map(|p| p.name.clone()).collect(),
+            moments: Some(with_moments),
         };
         write_atomic(
             &tmp.join("state.json"),
@@ -170,9 +191,7 @@ impl Session {
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<usize, TrainError> {
         let ck = resolve(path)?;
         let state_path = ck.join("state.json");
-        let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-        let state: State =
-            serde_json::from_str(&text).map_err(|e| ck_err(&state_path, e.to_string()))?;
+        let state = read_state(&ck)?;
         let saved = TrainConfig::from_toml(&state.config, &state_path.display().to_string())
             .map_err(|e| ck_err(&state_path, e.to_string()))?;
         check_compatible(&saved, &self.cfg).map_err(|m| ck_err(&state_path, m))?;
@@ -184,6 +203,25 @@ impl Session {
                     state.new_rows_from, self.opt.new_rows_from
                 ),
             ));
+        }
+        let names: Vec<&str> = self.opt.params.iter().map(|p| p.name.as_str()).collect();
+        if state.params != names {
+            let first = state.params.iter().zip(&names).position(|(a, b)| a != b).unwrap_or(state.params.len().min(names.len()));
+            return Err(ck_err(
+                &state_path,
+                format!(
+                    "its {} trainable parameters are not this run's {} (first difference at #{first}: `{}` vs `{}`)",
+                    state.params.len(),
+                    names.len(),
+                    state.params.get(first).map_or("(none)", String::as_str),
+                    names.get(first).copied().unwrap_or("(none)")
+                ),
+            ));
+        }
+        if let Some(listed) = &state.moments {
+            if let Some(unknown) = listed.iter().find(|n| !names.contains(&n.as_str())) {
+                return Err(ck_err(&state_path, format!("lists moments for `{unknown}`, which is no trainable parameter")));
+            }
         }
         let read =
             |file: &str| -> Result<std::collections::BTreeMap<String, HostTensor>, TrainError> {
@@ -205,14 +243,24 @@ impl Session {
                 .ok_or_else(|| ck_err(&file, format!("tensor `{}` is missing", info.name)))?;
             let (shape, _) = restrict(info, from, &current[&i]);
             check_shape(&file, &info.name, &t.shape, &shape)?;
+            check_finite(&file, &info.name, &t.data, false)?;
             new_values.insert(info.id, expand(info, from, &t.data, current[&i].clone()));
             let zeros = vec![0f32; info.shape.iter().product()];
+            let opt_file = ck.join("optimizer.safetensors");
+            let listed = state.moments.as_ref().map(|l| l.contains(&info.name));
             let moment = |suffix: &str| -> Result<Option<Tensor<1>>, TrainError> {
-                let file = ck.join("optimizer.safetensors");
-                let Some(m) = moments.get(&format!("{}.{suffix}", info.name)) else {
+                let name = format!("{}.{suffix}", info.name);
+                let Some(m) = moments.get(&name) else {
+                    if listed == Some(true) {
+                        return Err(ck_err(&opt_file, format!("tensor `{name}` is missing (state.json lists `{}` as updated)", info.name)));
+                    }
                     return Ok(None);
                 };
-                check_shape(&file, &format!("{}.{suffix}", info.name), &m.shape, &shape)?;
+                if listed == Some(false) {
+                    return Err(ck_err(&opt_file, format!("holds `{name}`, but state.json lists `{}` as never updated", info.name)));
+                }
+                check_shape(&opt_file, &name, &m.shape, &shape)?;
+                check_finite(&opt_file, &name, &m.data, suffix == "exp_avg_sq")?;
                 let full = expand(info, from, &m.data, zeros.clone());
                 let n = full.len();
                 Ok(Some(Tensor::<1>::from_data(
@@ -225,7 +273,11 @@ impl Session {
                     exp_avg,
                     exp_avg_sq,
                 }),
-                _ => None,
+                (None, None) => None,
+                (a, _) => {
+                    let missing = if a.is_none() { "exp_avg" } else { "exp_avg_sq" };
+                    return Err(ck_err(&opt_file, format!("tensor `{}.{missing}` is missing (its other moment is there)", info.name)));
+                }
             });
         }
         self.opt.set_moments(restored, &device);
@@ -237,6 +289,15 @@ impl Session {
         }
         self.opt.step = state.step as u64;
         Ok(state.step)
+    }
+}
+
+/// An error naming `file` and the tensor if `data` holds NaN or an infinity (or, for a second
+/// moment, a negative value: its square root is taken).
+fn check_finite(file: &Path, name: &str, data: &[f32], non_negative: bool) -> Result<(), TrainError> {
+    match data.iter().position(|x| !x.is_finite() || (non_negative && *x < 0.0)) {
+        None => Ok(()),
+        Some(i) => Err(ck_err(file, format!("tensor `{name}` holds {} at element {i}", data[i]))),
     }
 }
 

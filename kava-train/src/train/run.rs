@@ -1,17 +1,24 @@
 //! A whole training run as `kava-train train` performs it: data loading (malformed lines
 //! reported, validation questions excluded), the step loop with a progress line and JSONL
 //! metrics, periodic checkpoints and evaluations, `--resume`, and the final export.
+//!
+//! What could stop a run midway is checked before its first step: a training example longer
+//! than the model's context (`max_position_embeddings`, with the method's latents) is left out
+//! and counted in the log; a validation question too long to evaluate is an error; a run
+//! directory that already holds a run (a checkpoint or `final/`) is refused unless `--resume`
+//! continues it, and a resumed checkpoint must belong to this schedule.
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use kava::burn::tensor::Device;
 use kava::load::safetensors::StoreDtype;
 
-use super::{evaluate, Session, StepMetrics, TrainError};
+use super::{evaluate, schedule, step, Session, StepMetrics, TrainError};
 use crate::config::{Trace, TrainConfig};
-use crate::data::{self, Example, TraceStyle};
+use crate::data::{self, Example, Tokenize, TraceStyle};
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +86,194 @@ pub fn load_train(cfg: &TrainConfig) -> Result<(Vec<Example>, String), TrainErro
         )));
     }
     Ok((examples, report))
+}
+
+/// kava's tokenizer for the context check: a text the tokenizer cannot encode gives no ids and
+/// is recorded, where the training step's adapter would panic. Short texts (the separators, the
+/// answer prompt, most answers) are encoded once.
+struct Recording<'a> {
+    tokenizer: &'a kava::Tokenizer,
+    eos: u32,
+    error: RefCell<Option<String>>,
+    short: RefCell<HashMap<String, Vec<u32>>>,
+}
+
+impl Tokenize for Recording<'_> {
+    fn encode(&self, text: &str) -> Vec<u32> {
+        if let Some(ids) = self.short.borrow().get(text) {
+            return ids.clone();
+        }
+        match self.tokenizer.encode(text, false) {
+            Ok(ids) => {
+                if text.len() <= 16 {
+                    self.short.borrow_mut().insert(text.to_string(), ids.clone());
+                }
+                ids
+            }
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e.to_string());
+                vec![]
+            }
+        }
+    }
+    fn bos(&self) -> Option<u32> {
+        self.tokenizer.bos_added()
+    }
+    fn eos(&self) -> u32 {
+        self.eos
+    }
+}
+
+/// Leaves out the training examples that cannot be trained on: those longer than the model's
+/// `max_position_embeddings` in the sequences `cfg.method` runs (see
+/// [`step::positions_needed`]), and those the tokenizer cannot encode; the schedule is then
+/// recomputed over what is left. Returns a line for the log when something was left out, and
+/// the positions of the longest example kept.
+fn drop_unusable(session: &mut Session) -> Result<(Option<String>, usize), TrainError> {
+    let model = &session.model;
+    let limit = model.transformer.config.max_position_embeddings;
+    let prompt = model.tokenizer.encode(data::ANSWER_PROMPT, false)?;
+    if prompt.is_empty() {
+        return Err(TrainError::Data(format!("{}: the tokenizer encodes {:?} to nothing", model.tokenizer.path().display(), data::ANSWER_PROMPT)));
+    }
+    let tok = Recording { tokenizer: &model.tokenizer, eos: session.eos, error: RefCell::new(None), short: RefCell::new(HashMap::new()) };
+    let m = model.latent.as_ref().map_or(0, |r| r.config.num_latents);
+    let (mut too_long, mut untokenizable) = (Vec::new(), Vec::new());
+    let mut keep = Vec::with_capacity(session.train.len());
+    let mut longest = 0;
+    for ex in &session.train {
+        let n = step::positions_needed(&session.cfg, &tok, &session.sp, m, ex);
+        if let Some(e) = tok.error.borrow_mut().take() {
+            untokenizable.push((ex.line, e));
+            keep.push(false);
+        } else if n > limit {
+            too_long.push((ex.line, n));
+            keep.push(false);
+        } else {
+            keep.push(true);
+            longest = longest.max(n);
+        }
+    }
+    if too_long.is_empty() && untokenizable.is_empty() {
+        return Ok((None, longest));
+    }
+    let mut keep = keep.into_iter();
+    session.train.retain(|_| keep.next().unwrap_or(false));
+    let file = session.cfg.data.train.display().to_string();
+    if session.train.is_empty() {
+        return Err(TrainError::Data(format!(
+            "{file}: no usable training example: {} longer than the model's {limit} positions (max_position_embeddings), {} the tokenizer cannot encode",
+            too_long.len(),
+            untokenizable.len()
+        )));
+    }
+    session.total_steps = schedule::total_steps(&session.cfg.optim, session.train.len());
+    let mut report = Vec::new();
+    if let Some(&(line, n)) = too_long.first() {
+        report.push(format!(
+            "left out {} training examples longer than the model's {limit} positions (max_position_embeddings; first: line {line}, {n} positions)",
+            too_long.len()
+        ));
+    }
+    if let Some((line, e)) = untokenizable.first() {
+        report.push(format!("left out {} training examples the tokenizer cannot encode (first: line {line}: {e})", untokenizable.len()));
+    }
+    Ok((Some(format!("{file}: {}", report.join("; "))), longest))
+}
+
+/// Refuses a micro-batch whose activations alone would not fit the memory budget
+/// (`kava::limits::memory_budget`), before the first step: `--set optim.micro_batch=65536`
+/// aborted inside the allocator. The estimate is a lower bound — one forward pass of a
+/// micro-batch of the longest kept sequences (`longest` positions rounded up to
+/// `data.pad_multiple`), per layer its attention scores and probabilities (2·b·heads·W²) and its
+/// hidden, attention and MLP activations (b·W·(4·hidden + 2·intermediate)), in f32 — so that
+/// only what cannot fit is refused. A `data.pad_multiple` past the context is refused too.
+fn check_step_memory(session: &Session, longest: usize) -> Result<(), TrainError> {
+    let (cfg, c) = (&session.cfg, &session.model.transformer.config);
+    if cfg.data.pad_multiple > c.max_position_embeddings {
+        return Err(TrainError::Data(format!(
+            "data.pad_multiple {} is more than the model's {} positions (max_position_embeddings)",
+            cfg.data.pad_multiple, c.max_position_embeddings
+        )));
+    }
+    let f = |n: usize| n as f64;
+    let (b, w) = (f(cfg.optim.micro_batch), f(longest.next_multiple_of(cfg.data.pad_multiple.max(1))));
+    let per_layer = b * w * (2.0 * f(c.num_attention_heads) * w + 4.0 * f(c.hidden_size) + 2.0 * f(c.intermediate_size));
+    let bytes = 4.0 * per_layer * f(c.num_hidden_layers);
+    let budget = kava::limits::memory_budget()?;
+    if bytes > budget {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(TrainError::Data(format!(
+            "optim.micro_batch {}: one forward pass over {} positions needs at least {:.1} GiB of activations, more than the {:.1} GiB allowed here (KAVA_MEMORY_LIMIT_GIB): lower optim.micro_batch",
+            cfg.optim.micro_batch,
+            w,
+            gib(bytes),
+            gib(budget)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a configuration whose trainable parameters — with their gradients and two AdamW
+/// moments, f32 — would not fit the memory budget (`kava::limits::memory_budget`), before the
+/// model is loaded: a LoRA rank far past the model's width asked for tens of GB and aborted.
+fn check_trainable_memory(cfg: &TrainConfig) -> Result<(), TrainError> {
+    let c = kava::load::read_config(&cfg.model)?;
+    let f = |n: usize| n as f64;
+    let (h, inter, layers) = (f(c.hidden_size), f(c.intermediate_size), f(c.num_hidden_layers));
+    let (q, kv) = (f(c.num_attention_heads * c.head_dim), f(c.num_key_value_heads * c.head_dim));
+    // (in + out) of the seven adapted projections, and their weights.
+    let in_out = 2.0 * (h + q) + 2.0 * (h + kv) + 3.0 * (h + inter);
+    let weights = 2.0 * h * q + 2.0 * h * kv + 3.0 * h * inter;
+    let projection = 2.0 * h * h;
+    let (params, what) = if cfg.lora.full_finetune {
+        let embed = f(c.vocab_size) * h * if c.tie_word_embeddings { 1.0 } else { 2.0 };
+        (layers * weights + embed + projection, "full fine-tuning".to_string())
+    } else {
+        (f(cfg.lora.rank) * in_out * layers + projection, format!("lora.rank {}", cfg.lora.rank))
+    };
+    let bytes = 16.0 * params;
+    let budget = kava::limits::memory_budget()?;
+    if bytes > budget {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(TrainError::Data(format!(
+            "{what} on {}: {params:.3e} trainable values need about {:.1} GiB (values, gradients and AdamW moments in f32), more than the {:.1} GiB allowed here (KAVA_MEMORY_LIMIT_GIB)",
+            cfg.model.display(),
+            gib(bytes),
+            gib(budget)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to start a fresh run in a directory that holds one (a checkpoint, `latest` or
+/// `final/`): its metrics would be cut and its checkpoints mixed with the new run's.
+fn refuse_held_run_dir(dir: &Path) -> Result<(), TrainError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let held: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n == "latest" || n == "final" || n.starts_with("checkpoint-"))
+        .collect();
+    if let Some(first) = held.iter().min() {
+        return Err(TrainError::Checkpoint {
+            path: dir.into(),
+            message: format!("holds a training run ({first}): continue it with --resume, or choose another checkpoint.dir"),
+        });
+    }
+    Ok(())
+}
+
+/// A fresh run's metrics start empty; those of an earlier run that saved no checkpoint (nothing
+/// to resume) are kept as `metrics.jsonl.prev`, not deleted.
+fn set_aside_metrics(dir: &Path, log: &dyn Fn(&str)) -> Result<(), TrainError> {
+    let metrics = dir.join("metrics.jsonl");
+    if metrics.exists() {
+        let prev = dir.join("metrics.jsonl.prev");
+        std::fs::rename(&metrics, &prev).map_err(|source| TrainError::Io { path: metrics.clone(), source })?;
+        log(&format!("{}: an earlier run saved no checkpoint; its metrics are now {}", dir.display(), prev.display()));
+    }
+    Ok(())
 }
 
 /// Appends one JSON line to `path`.
@@ -154,33 +349,60 @@ pub fn run(cfg: TrainConfig, device: Device, opts: &RunOptions) -> Result<RunSum
             eprintln!("{s}");
         }
     };
+    let dir = cfg.checkpoint.dir.clone();
+    if !opts.resume {
+        refuse_held_run_dir(&dir)?;
+    }
     let (train, report) = load_train(&cfg)?;
     log(&report);
-    let valid = match &cfg.data.valid {
+    let valid_set = match &cfg.data.valid {
         Some(v) => {
-            let mut items = kava::eval::load_eval_set(v)?.items;
+            let mut set = kava::eval::load_eval_set(v)?;
             if cfg.checkpoint.eval_limit > 0 {
-                items.truncate(cfg.checkpoint.eval_limit);
+                set.items.truncate(cfg.checkpoint.eval_limit);
             }
-            items
+            Some(set)
         }
-        None => vec![],
+        None => None,
     };
-    let dir = cfg.checkpoint.dir.clone();
+    let metrics_path = dir.join("metrics.jsonl");
+    check_trainable_memory(&cfg)?;
+    let mut session = Session::new(cfg, device, train)?;
+    let (report, longest) = drop_unusable(&mut session)?;
+    if let Some(line) = report {
+        log(&line);
+    }
+    check_step_memory(&session, longest)?;
+    if let Some(set) = &valid_set {
+        let opts = kava::solve::SolveOptions { max_cot_tokens: session.cfg.checkpoint.eval_max_cot_tokens, ..Default::default() };
+        kava::eval::check_fits(&session.model, set, &set.items, &session.eval_modes(), &opts)?;
+    }
+    let valid = valid_set.map(|s| s.items).unwrap_or_default();
+    if opts.resume {
+        let ck = super::checkpoint::resolve(&dir)?;
+        let state = super::checkpoint::read_state(&ck)?;
+        if state.step > session.total_steps || state.total_steps != session.total_steps {
+            return Err(TrainError::Checkpoint {
+                path: ck.join("state.json"),
+                message: format!(
+                    "step {} of a {}-step schedule, but this run's schedule has {} steps (optim.max_steps, optim.epochs, optim.effective_batch or the training data differ): resume with the checkpoint's configuration",
+                    state.step, state.total_steps, session.total_steps
+                ),
+            });
+        }
+    }
     std::fs::create_dir_all(&dir).map_err(|source| TrainError::Io {
         path: dir.clone(),
         source,
     })?;
-    kava::api::write_atomic(&dir.join("config.toml"), cfg.to_toml().as_bytes())?;
-    let metrics_path = dir.join("metrics.jsonl");
-    let mut session = Session::new(cfg, device, train)?;
     if opts.resume {
         let step = session.load_checkpoint(&dir)?;
         truncate_metrics(&metrics_path, step)?;
         log(&format!("resumed from {} at step {step}", dir.display()));
     } else {
-        let _ = std::fs::remove_file(&metrics_path);
+        set_aside_metrics(&dir, &log)?;
     }
+    kava::api::write_atomic(&dir.join("config.toml"), session.cfg.to_toml().as_bytes())?;
     let cfg = session.cfg.clone();
     log(&format!(
         "kava-train | method {} | {} examples | {} steps of {} examples ({} per micro-batch) | {} trainable parameters",

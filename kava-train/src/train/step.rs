@@ -202,6 +202,26 @@ fn output_rows(out: Output, start: usize, len: usize) -> Output {
     }
 }
 
+/// Positions the longest sequence of `ex` occupies under `cfg.method` — the teacher's
+/// `[BOS] Q "\n" C "\n" P A EOS`, the student's `[BOS] Q <bot>` + `m` latents + `<eot> P A EOS`,
+/// or the no-CoT sequence, as the method runs them: what must fit the model's
+/// `max_position_embeddings` (padding takes no positions).
+pub fn positions_needed(cfg: &TrainConfig, tok: &dyn Tokenize, sp: &SpecialIds, m: usize, ex: &Example) -> usize {
+    let plan = Plan::of(cfg);
+    let mut n = 0;
+    if plan.nocot {
+        n = n.max(nocot_seq(tok, ex).ids.len());
+    }
+    if plan.student {
+        let s = student_seq(tok, sp.eot, ex);
+        n = n.max(s.question_ids.len() + 1 + m + s.tail_ids.len());
+    }
+    if plan.teacher {
+        n = n.max(teacher_seq(tok, ex, cfg.data.keep_last_step).ids.len());
+    }
+    n
+}
+
 /// Sum of real tokens of a padded batch.
 fn real_tokens(p: &Padded) -> usize {
     p.lens.iter().sum()

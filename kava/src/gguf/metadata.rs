@@ -155,13 +155,18 @@ impl Gguf {
         })
     }
 
-    /// A float key (f32, or f64 narrowed).
+    /// A float key (f32, or f64 narrowed); NaN, infinities and f64 values beyond f32's range are
+    /// errors naming the key (every float of a model's metadata is a hyper-parameter).
     pub fn get_f32(&self, key: &str) -> Result<f32> {
-        match self.get(key)? {
-            Value::F32(x) => Ok(*x),
-            Value::F64(x) => Ok(*x as f32),
-            v => Err(Self::wrong(key, "f32", v)),
+        let x = match self.get(key)? {
+            Value::F32(x) => *x,
+            Value::F64(x) => *x as f32,
+            v => return Err(Self::wrong(key, "f32", v)),
+        };
+        if !x.is_finite() {
+            return Err(GgufError::BadValue { key: key.into(), reason: format!("{x} is not a finite number") });
         }
+        Ok(x)
     }
 
     pub fn get_bool(&self, key: &str) -> Result<bool> {

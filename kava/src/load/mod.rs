@@ -86,6 +86,28 @@ pub struct Pretrained {
     pub source: PathBuf,
 }
 
+/// The configuration of an HF model directory (its `config.json`) or a `.gguf` file (its
+/// metadata), validated, without loading the weights: what a caller needs to size a job before
+/// committing memory to it.
+pub fn read_config(path: impl AsRef<Path>) -> Result<ModelConfig> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        let config_path = path.join("config.json");
+        if !config_path.exists() {
+            return Err(Error::MissingFile { path: config_path, what: "model config" });
+        }
+        return ModelConfig::from_file(&config_path);
+    }
+    if path.extension().is_some_and(|e| e == "gguf") && path.is_file() {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let wrap = |source| Error::Gguf { path: path.into(), source };
+        let g = crate::gguf::Gguf::parse(&bytes).map_err(wrap)?;
+        return ModelConfig::from_json(&crate::gguf::hf_config(&g, &bytes).map_err(wrap)?, path);
+    }
+    // Anything else: `open` says what is wrong with it.
+    open(path).map(|p| p.config)
+}
+
 /// Opens an HF model directory or a `.gguf` file.
 pub fn open(path: impl AsRef<Path>) -> Result<Pretrained> {
     let path = path.as_ref();
@@ -148,21 +170,21 @@ pub fn open_hf_bytes(files: HfBytes<'_>) -> Result<Pretrained> {
     Ok(Pretrained { config, weights, tokenizer, source: dir.into() })
 }
 
-/// Adds the stop ids of `generation_config.json` (where HF keeps those of chat models).
+/// Adds the stop ids of `generation_config.json` (where HF keeps those of chat models); each
+/// must be an id of the model's vocabulary.
 fn merge_generation_config(config: &mut ModelConfig, bytes: &[u8], path: &Path) -> Result<()> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|source| Error::Json { path: path.into(), source })?;
-    for id in ids_of(v.get("eos_token_id")) {
+    if !v.is_object() {
+        return Err(Error::config(path, "<root>", "expected a JSON object"));
+    }
+    let ids = crate::config::token_ids(v.get("eos_token_id")).map_err(|problem| Error::config(path, "eos_token_id", problem))?;
+    for id in ids {
+        if id as usize >= config.vocab_size {
+            return Err(Error::config(path, "eos_token_id", format!("id {id} is outside the vocabulary of {} (vocab_size)", config.vocab_size)));
+        }
         if !config.eos_token_ids.contains(&id) {
             config.eos_token_ids.push(id);
         }
     }
     Ok(())
-}
-
-fn ids_of(v: Option<&serde_json::Value>) -> Vec<u32> {
-    match v {
-        Some(serde_json::Value::Array(items)) => items.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
-        Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-        None => vec![],
-    }
 }

@@ -73,12 +73,19 @@ fn shard_files(index: &Path) -> Result<Vec<PathBuf>> {
         let file = file
             .as_str()
             .ok_or_else(|| Error::config(index, &format!("weight_map.{tensor}"), "expected a file name"))?;
+        // A shard is a file beside the index: no folders, no way out of the model directory.
+        if file.is_empty() || file == "." || file == ".." || file.contains(['/', '\\']) {
+            return Err(Error::config(index, &format!("weight_map.{tensor}"), format!("`{file}` is not a file name in the model directory")));
+        }
         let path = dir.join(file);
         if !files.contains(&path) {
             files.push(path);
         }
     }
     files.sort();
+    if files.is_empty() {
+        return Err(Error::config(index, "weight_map", "names no weight file"));
+    }
     Ok(files)
 }
 

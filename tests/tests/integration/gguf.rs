@@ -12,7 +12,7 @@ use kava::{Backend, Model, ModelConfig};
 use kava_tests::{assert_close, fixture, logits, Expected, CASES};
 
 /// The fixture `case` as a GGUF file (F32 tensors).
-fn to_gguf(case: &str) -> Vec<u8> {
+pub(crate) fn to_gguf(case: &str) -> Vec<u8> {
     let dir = fixture(case);
     let config = ModelConfig::from_file(dir.join("config.json")).unwrap();
     let arch = config.model_type.as_str();

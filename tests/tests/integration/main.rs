@@ -12,5 +12,6 @@ mod lora;
 mod parity;
 mod precision;
 mod real_models;
+mod robustness;
 mod train_loop;
 mod training;

@@ -10,6 +10,12 @@ use kava_train::config::{Method, TrainConfig};
 use kava_train::train::run::{run, RunOptions};
 use kava_train::train::{evaluate_solutions, Session};
 
+/// A count flag: an integer in `min..=max`; clap refuses anything else with a message naming the
+/// flag and the range.
+fn count(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min as u64..=max as u64)
+}
+
 #[derive(Parser)]
 #[command(
     name = "kava-train",
@@ -62,6 +68,9 @@ impl ConfigArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Train (writes checkpoints, metrics.jsonl and, at the end, the merged model to <dir>/final).
+    /// A run directory that already holds a run is refused unless --resume continues it.
+    /// Training examples longer than the model's max_position_embeddings (with the method's
+    /// latents) are left out and counted in the log.
     Train {
         #[command(flatten)]
         config: ConfigArgs,
@@ -72,7 +81,7 @@ enum Command {
         #[arg(long)]
         resume: bool,
         /// Stop after this many steps of this invocation (the schedule still spans the run).
-        #[arg(long)]
+        #[arg(long, value_parser = count(1, usize::MAX))]
         stop_after: Option<usize>,
         /// Print the resolved configuration and exit.
         #[arg(long)]
@@ -124,11 +133,12 @@ enum Command {
         /// latent, cot, nocot, or a comma-separated list.
         #[arg(long, default_value = "latent")]
         mode: String,
-        #[arg(long)]
+        /// Evaluate the first N questions only.
+        #[arg(long, value_parser = count(1, usize::MAX))]
         limit: Option<usize>,
-        #[arg(long, default_value_t = 16)]
+        #[arg(long, default_value_t = 16, value_parser = count(1, kava::limits::MAX_BATCH))]
         batch_size: usize,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = count(1, kava::limits::MAX_NEW_TOKENS))]
         max_cot_tokens: usize,
         #[arg(long)]
         backend: Option<Backend>,
@@ -137,16 +147,22 @@ enum Command {
         #[arg(long)]
         predictions: Option<PathBuf>,
     },
-    /// Merge a checkpoint's adapters into the base model: an HF directory + kava.json.
+    /// Merge a checkpoint's adapters into the base model: an HF directory + kava.json. A damaged
+    /// checkpoint (missing, misshaped or non-finite tensors) and a model with non-finite weights
+    /// are refused; the directory is written whole or not at all.
     Export {
         /// A checkpoint directory or a run directory (its latest checkpoint).
         #[arg(long)]
         checkpoint: PathBuf,
+        /// The directory to write: absent or empty, or a model directory with --overwrite.
         #[arg(long)]
         out: PathBuf,
         /// f32, f16 or bf16 (model.safetensors).
         #[arg(long, default_value = "f32")]
         dtype: String,
+        /// Replace --out if it already holds a model (all its files are removed).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Render metrics.jsonl as a figure of the loss terms and the accuracy: PNG when --out ends
     /// in .png, SVG otherwise.
@@ -162,37 +178,42 @@ enum Command {
     Synth {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 20000)]
+        #[arg(long, default_value_t = 20000, value_parser = count(0, 10_000_000))]
         train: usize,
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 500, value_parser = count(0, 1_000_000))]
         test: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
     /// A model from scratch: train a byte-level BPE vocabulary (digits one per token) on a
-    /// problem set and write a freshly initialised Llama decoder as an HF directory.
+    /// problem set and write a freshly initialised Llama decoder as an HF directory (written
+    /// whole or not at all).
     InitModel {
         /// Problems to learn the vocabulary from (GSM8k-Aug text or GSM8k JSONL).
         #[arg(long)]
         data: PathBuf,
+        /// The directory to write: absent or empty, or a model directory with --overwrite.
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 1024)]
+        #[arg(long, default_value_t = 1024, value_parser = count(300, 1 << 20))]
         vocab_size: usize,
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = count(2, kava::limits::MAX_HIDDEN))]
         hidden: usize,
-        #[arg(long, default_value_t = 6)]
+        #[arg(long, default_value_t = 6, value_parser = count(1, kava::limits::MAX_LAYERS))]
         layers: usize,
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = count(1, kava::limits::MAX_HEADS))]
         heads: usize,
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 4, value_parser = count(1, kava::limits::MAX_HEADS))]
         kv_heads: usize,
-        #[arg(long, default_value_t = 768)]
+        #[arg(long, default_value_t = 768, value_parser = count(1, kava::limits::MAX_INTERMEDIATE))]
         intermediate: usize,
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = 512, value_parser = count(1, kava::limits::MAX_POSITIONS))]
         max_positions: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Replace --out if it already holds a model (all its files are removed).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// List the configuration presets.
     Presets,
@@ -327,9 +348,11 @@ fn real_main() -> anyhow::Result<()> {
                 );
             }
             let items = &set.items[..limit.unwrap_or(usize::MAX).min(set.items.len())];
+            let modes: Vec<Mode> = mode.split(',').map(|m| m.trim().parse()).collect::<Result<_, _>>()?;
+            let opts = kava::solve::SolveOptions { max_cot_tokens, ..Default::default() };
+            kava::eval::check_fits(&model, &set, items, &modes, &opts)?;
             let mut lines = String::new();
-            for m in mode.split(',') {
-                let m: Mode = m.trim().parse()?;
+            for m in modes {
                 let (s, solutions) = evaluate_solutions(&model, items, m, batch_size, max_cot_tokens)?;
                 if predictions.is_some() {
                     lines.push_str(&kava::eval::prediction_lines(&solutions, items));
@@ -351,6 +374,7 @@ fn real_main() -> anyhow::Result<()> {
             checkpoint,
             out,
             dtype,
+            overwrite,
         } => {
             let dtype = match dtype.as_str() {
                 "f32" => StoreDtype::F32,
@@ -358,11 +382,10 @@ fn real_main() -> anyhow::Result<()> {
                 "bf16" => StoreDtype::BF16,
                 other => anyhow::bail!("--dtype `{other}`: expected f32, f16 or bf16"),
             };
+            kava::api::check_output_dir(&out, overwrite)?;
             let ck = kava_train::train::checkpoint::resolve(&checkpoint)?;
             let state_path = ck.join("state.json");
-            let state: kava_train::train::checkpoint::State =
-                serde_json::from_slice(&std::fs::read(&state_path)?)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", state_path.display()))?;
+            let state = kava_train::train::checkpoint::read_state(&ck)?;
             let cfg = TrainConfig::from_toml(&state.config, &state_path.display().to_string())?;
             let device = Backend::Cpu.device()?;
             let mut session = Session::new(cfg, device, vec![])?;
@@ -401,13 +424,18 @@ fn real_main() -> anyhow::Result<()> {
             test,
             seed,
         } => {
+            use anyhow::Context;
             use kava_train::synth;
-            std::fs::create_dir_all(&out)?;
+            std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
             let (tr, te) = synth::train_test(seed, train, test);
-            synth::write_aug(&out.join("train.txt"), &tr)?;
-            synth::write_aug(&out.join("test.txt"), &te)?;
-            synth::write_jsonl(&out.join("train.jsonl"), &tr)?;
-            synth::write_jsonl(&out.join("test.jsonl"), &te)?;
+            for (name, problems) in [("train.txt", &tr), ("test.txt", &te)] {
+                let path = out.join(name);
+                synth::write_aug(&path, problems).with_context(|| format!("writing {}", path.display()))?;
+            }
+            for (name, problems) in [("train.jsonl", &tr), ("test.jsonl", &te)] {
+                let path = out.join(name);
+                synth::write_jsonl(&path, problems).with_context(|| format!("writing {}", path.display()))?;
+            }
             println!(
                 "kava-train: wrote {} train and {} test problems (seed {seed}) to {}",
                 tr.len(),
@@ -427,8 +455,10 @@ fn real_main() -> anyhow::Result<()> {
             intermediate,
             max_positions,
             seed,
+            overwrite,
         } => {
             use kava_train::data::{read_aug_text, read_gsm8k_jsonl, TraceStyle};
+            kava::api::check_output_dir(&out, overwrite)?;
             // A JSONL record yields both trace styles: the vocabulary learns from both.
             let (examples, skipped, problems) = if data.extension().is_some_and(|e| e == "jsonl") {
                 let (mut a, s) = read_gsm8k_jsonl(&data, TraceStyle::Aug)?;
@@ -442,6 +472,9 @@ fn real_main() -> anyhow::Result<()> {
             };
             if let Some(s) = skipped.first() {
                 eprintln!("kava-train: skipped {} malformed lines (first: {s})", skipped.len());
+            }
+            if examples.is_empty() {
+                anyhow::bail!("--data {}: no usable problem to learn a vocabulary from ({} malformed lines)", data.display(), skipped.len());
             }
             let shape = kava_train::scratch::Shape { hidden, layers, heads, kv_heads, intermediate, max_positions };
             let (vocab, params) = kava_train::scratch::write_model(&out, &examples, vocab_size, &shape, seed)?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use kava::burn::tensor::Device;
 use kava::generate::{self, GenerateOptions};
+use kava::limits::{MAX_BATCH, MAX_ITERATIONS, MAX_LATENTS, MAX_NEW_TOKENS, MAX_POSITIONS};
 use kava::solve::SolveOptions;
 use kava::{Backend, Mode, Model};
 
@@ -16,6 +17,12 @@ mod report;
 
 use progress::progress;
 use web_time::Instant;
+
+/// A count flag: an integer in `min..=max`; clap refuses anything else with a message naming the
+/// flag and the range.
+fn count(min: usize, max: usize) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(min as u64..=max as u64)
+}
 
 #[derive(Parser)]
 #[command(name = "kava", version, about = "KaVa latent reasoning on burn: run Llama/Qwen2 models from HF directories")]
@@ -38,16 +45,17 @@ struct ModelArgs {
 #[derive(clap::Args)]
 struct LatentArgs {
     /// M, latent tokens (overrides kava.json).
-    #[arg(long)]
+    #[arg(long, value_parser = count(1, MAX_LATENTS))]
     latents: Option<usize>,
     /// T, Jacobi iterations (overrides kava.json).
-    #[arg(long)]
+    #[arg(long, value_parser = count(0, MAX_ITERATIONS))]
     iterations: Option<usize>,
-    /// Answer tokens after `<eot> P` (latent) or `P` (nocot).
-    #[arg(long, default_value_t = 16)]
+    /// Answer tokens after `<eot> P` (latent) or `P` (nocot). A question whose prompt plus this
+    /// budget exceeds the model's max_position_embeddings is refused.
+    #[arg(long, default_value_t = 16, value_parser = count(1, MAX_NEW_TOKENS))]
     max_answer_tokens: usize,
-    /// Tokens of a CoT answer.
-    #[arg(long, default_value_t = 256)]
+    /// Tokens of a CoT answer (refused, like --max-answer-tokens, beyond the model's context).
+    #[arg(long, default_value_t = 256, value_parser = count(1, MAX_NEW_TOKENS))]
     max_cot_tokens: usize,
     /// Latent mode: Jacobi iteration T and `<eot> P` as two forward passes (the paper's count,
     /// 1 + T + n_answer) instead of one (the same answer, one pass fewer).
@@ -71,22 +79,23 @@ enum Command {
         #[arg(long)]
         question: Option<String>,
         /// Show the K nearest vocabulary tokens of each latent.
-        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5")]
+        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5", value_parser = count(1, 1000))]
         show_latents: Option<usize>,
         /// Solve the first N demo problems.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = count(1, MAX_BATCH))]
         count: usize,
         /// Tokens of a CoT answer.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 256, value_parser = count(1, MAX_NEW_TOKENS))]
         max_cot_tokens: usize,
     },
-    /// Greedy generation from a prompt; prints the text and tokens/s.
+    /// Greedy generation from a prompt; prints the text and tokens/s. A prompt whose length plus
+    /// --max-new-tokens exceeds the model's max_position_embeddings is refused.
     Generate {
         #[command(flatten)]
         model: ModelArgs,
         #[arg(long)]
         prompt: String,
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, default_value_t = 64, value_parser = count(1, MAX_NEW_TOKENS))]
         max_new_tokens: usize,
         /// Wrap the prompt as a ChatML user turn.
         #[arg(long)]
@@ -107,11 +116,14 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Show the K nearest vocabulary tokens of each latent.
-        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5")]
+        #[arg(long, value_name = "K", num_args = 0..=1, default_missing_value = "5", value_parser = count(1, 1000))]
         show_latents: Option<usize>,
     },
     /// Accuracy and mean efficiency over an evaluation file (GSM8k JSONL, GSM8k-Aug text,
-    /// GSM-Hard JSONL, SVAMP JSON).
+    /// GSM-Hard JSONL, SVAMP JSON). Malformed records are counted and skipped; a file with no
+    /// usable record, or with a question too long for the model's context in a chosen mode
+    /// (prompt plus decoding budget beyond max_position_embeddings), is refused before anything
+    /// is solved.
     Eval {
         #[command(flatten)]
         model: ModelArgs,
@@ -121,10 +133,10 @@ enum Command {
         #[arg(long, default_value = "latent")]
         mode: String,
         /// Evaluate the first N questions only.
-        #[arg(long)]
+        #[arg(long, value_parser = count(1, usize::MAX))]
         limit: Option<usize>,
         /// Questions solved together.
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = count(1, MAX_BATCH))]
         batch_size: usize,
         #[command(flatten)]
         latent: LatentArgs,
@@ -134,12 +146,13 @@ enum Command {
         #[command(flatten)]
         model: ModelArgs,
         /// How many of the built-in questions to time (at most 8).
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = 8, value_parser = count(1, 8))]
         questions: usize,
         #[command(flatten)]
         latent: LatentArgs,
     },
-    /// Perplexity of a text file (no BOS added unless the tokenizer adds one).
+    /// Perplexity of a text file (no BOS added unless the tokenizer adds one). A text longer than
+    /// the model's max_position_embeddings is refused.
     Perplexity {
         #[command(flatten)]
         model: ModelArgs,
@@ -150,28 +163,37 @@ enum Command {
         save_logits: Option<PathBuf>,
     },
     /// Convert a GGUF file (or re-save an HF directory) as an HF directory transformers loads.
+    /// The files are written into a temporary directory that then takes OUTPUT's place: a
+    /// failure leaves OUTPUT as it was.
     Convert {
         /// The .gguf file or HF directory to read.
         input: PathBuf,
-        /// The directory to write (config.json, model.safetensors, tokenizer.json, ...).
+        /// The directory to write (config.json, model.safetensors, tokenizer.json, ...): absent
+        /// or empty, or a model directory with --overwrite.
         output: PathBuf,
-        /// f16 or f32 weights.
+        /// f16, bf16 or f32 weights.
         #[arg(long, default_value = "f16")]
         dtype: String,
+        /// Replace OUTPUT if it already holds a model (all its files are removed, an old
+        /// kava.json included). A non-empty directory that holds no model is never replaced.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Forward throughput: prefill and decode tokens/s for a prompt length and batch size.
     Throughput {
         #[command(flatten)]
         model: ModelArgs,
-        #[arg(long, default_value_t = 128)]
+        /// Prompt tokens per row (with --decode, within the model's max_position_embeddings).
+        #[arg(long, default_value_t = 128, value_parser = count(1, MAX_POSITIONS))]
         prompt_len: usize,
-        #[arg(long, default_value_t = 1)]
+        /// Rows decoded together.
+        #[arg(long, default_value_t = 1, value_parser = count(1, MAX_BATCH))]
         batch: usize,
         /// Decode steps after the prefill.
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = count(1, MAX_NEW_TOKENS))]
         decode: usize,
         /// Timed repetitions (after one warm-up).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = count(1, 1000))]
         reps: usize,
     },
 }
@@ -257,6 +279,7 @@ fn run(cli: Cli) -> kava::Result<()> {
             let (mut model, backend, _) = open(&args)?;
             prepare_latents(&mut model, &latent, &modes)?;
             let opts = solve_options(&latent, 0);
+            kava::eval::check_fits(&model, &set, items, &modes, &opts)?;
             for &m in &modes {
                 let mut bar = progress(items.len() as u64, &format!("{m}"));
                 let t = Instant::now();
@@ -363,13 +386,14 @@ fn run(cli: Cli) -> kava::Result<()> {
             );
             Ok(())
         }
-        Command::Convert { input, output, dtype } => {
+        Command::Convert { input, output, dtype, overwrite } => {
             let dtype = match dtype.as_str() {
                 "f16" => kava::load::safetensors::StoreDtype::F16,
                 "f32" => kava::load::safetensors::StoreDtype::F32,
                 "bf16" => kava::load::safetensors::StoreDtype::BF16,
                 other => return Err(kava::Error::Input { what: format!("dtype `{other}`"), problem: "expected f16, bf16 or f32".into() }),
             };
+            kava::api::check_output_dir(&output, overwrite)?;
             let device = Backend::Cpu.device()?;
             let model = Model::load(&input, &device)?;
             model.save(&output, dtype)?;
@@ -379,6 +403,9 @@ fn run(cli: Cli) -> kava::Result<()> {
         Command::Throughput { model: args, prompt_len, batch, decode, reps } => {
             let (model, backend, device) = open(&args)?;
             let m = &model.transformer;
+            let detail = format!("{prompt_len} prompt tokens + {decode} decode steps + 1");
+            let positions = prompt_len + decode + 1;
+            kava::limits::Workload { batch, positions, slots: positions, widest_pass: prompt_len, logit_rows: 1, detail }.check(&m.config, "throughput")?;
             let vocab = m.config.vocab_size as u32;
             // Deterministic pseudo-random ids: timing must not depend on the text.
             let rows: Vec<Vec<u32>> =

@@ -1,131 +1,48 @@
-//! Evaluation sets: GSM8k JSONL (`{"question", "answer": "... #### 72"}`), GSM8k-Aug text
-//! (`question||<<e=v>> ... #### 72`), GSM-Hard JSONL (`{"input", "target"}`) and SVAMP JSON
-//! (`[{"Body", "Question", "Answer"}]`), read into (question, gold number) pairs. Malformed
-//! records are counted and reported with their line, never fatal. Plus the accuracy/efficiency
-//! summary of a run.
+//! Evaluation: the data sets (`records`: GSM8k JSONL, GSM8k-Aug text, GSM-Hard JSONL and SVAMP
+//! JSON read into (question, gold number) pairs; malformed records counted and reported with
+//! their line, a file with no usable record an error), the check that every question fits the
+//! model before anything is solved, and the accuracy/efficiency summary of a run.
 
-use std::path::{Path, PathBuf};
+pub mod records;
 
-use crate::answer::{answers_match, parse_gold};
+pub use records::{load_eval_set, parse_eval_set, EvalItem, EvalSet, Skipped};
+
+use crate::answer::answers_match;
+use crate::api::Model;
 use crate::error::{Error, Result};
-use crate::solve::Solution;
+use crate::solve::{Mode, Solution, SolveOptions};
 
-/// A question and its gold answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalItem {
-    pub question: String,
-    pub gold: f64,
-    /// Reasoning steps of the gold solution, where the format has them: `<<…>>` equations of a
-    /// GSM8k-Aug line, solution lines before `####` of a GSM8k record (`None`: GSM-Hard, SVAMP).
-    pub steps: Option<usize>,
-}
-
-/// A record that could not be used.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Skipped {
-    /// 1-based line (JSONL/text) or element index (JSON array).
-    pub line: usize,
-    pub reason: String,
-}
-
-/// A loaded evaluation set.
-#[derive(Debug, Clone)]
-pub struct EvalSet {
-    pub path: PathBuf,
-    pub items: Vec<EvalItem>,
-    pub skipped: Vec<Skipped>,
-}
-
-/// Reads an evaluation file, detecting its format from the extension and the records.
-pub fn load_eval_set(path: impl AsRef<Path>) -> Result<EvalSet> {
-    let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let (items, skipped) = parse_eval_set(&text, path)?;
-    Ok(EvalSet { path: path.into(), items, skipped })
-}
-
-/// Parses evaluation records from `text`; `path` picks the format and names errors.
-pub fn parse_eval_set(text: &str, path: &Path) -> Result<(Vec<EvalItem>, Vec<Skipped>)> {
-    let mut items = Vec::new();
-    let mut skipped = Vec::new();
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext == "json" {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|source| Error::Json { path: path.into(), source })?;
-        let arr = v.as_array().ok_or_else(|| Error::config(path, "<root>", "expected a JSON array (SVAMP)"))?;
-        for (i, rec) in arr.iter().enumerate() {
-            match svamp(rec) {
-                Ok(item) => items.push(item),
-                Err(reason) => skipped.push(Skipped { line: i + 1, reason }),
+/// Refuses an evaluation whose questions do not all fit the model: for each mode, every
+/// question's prompt plus decoding budget must be within `max_position_embeddings`. Checked
+/// before solving anything, so that a long record cannot end a run midway; the error names the
+/// file, the first record too long (its line), the lengths and how many records are too long.
+pub fn check_fits(model: &Model, set: &EvalSet, items: &[EvalItem], modes: &[Mode], opts: &SolveOptions) -> Result<()> {
+    let limit = model.transformer.config.max_position_embeddings;
+    for &mode in modes {
+        let mut first: Option<(&EvalItem, usize, String)> = None;
+        let mut too_long = 0;
+        for item in items {
+            let (n, detail) = model.question_positions(&item.question, mode, opts)?;
+            if n > limit {
+                too_long += 1;
+                first.get_or_insert((item, n, detail));
             }
         }
-        return Ok((items, skipped));
-    }
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+        if let Some((item, needed, detail)) = first {
+            return Err(Error::Context {
+                what: format!(
+                    "{} line {} ({mode} mode; {too_long} of {} records are too long)",
+                    set.path.display(),
+                    item.line,
+                    items.len()
+                ),
+                needed,
+                limit,
+                detail,
+            });
         }
-        let parsed = if ext == "jsonl" { json_line(line) } else { aug_line(line) };
-        match parsed {
-            Ok(item) => items.push(item),
-            Err(reason) => skipped.push(Skipped { line: i + 1, reason }),
-        }
     }
-    Ok((items, skipped))
-}
-
-fn gold(text: &str) -> std::result::Result<f64, String> {
-    parse_gold(text).ok_or_else(|| format!("answer `{}` is not a number", text.trim()))
-}
-
-fn aug_line(line: &str) -> std::result::Result<EvalItem, String> {
-    let (question, rest) = line.split_once("||").ok_or("no `||` between question and steps")?;
-    let (equations, answer) = rest.rsplit_once("####").ok_or("no `####` before the answer")?;
-    let steps = Some(equations.matches("<<").count());
-    nonempty(question).map(|question| EvalItem { question, gold: f64::NAN, steps }).and_then(|mut it| {
-        it.gold = gold(answer)?;
-        Ok(it)
-    })
-}
-
-fn json_line(line: &str) -> std::result::Result<EvalItem, String> {
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let field = |k: &str| v.get(k);
-    if let (Some(q), Some(a)) = (field("question"), field("answer")) {
-        let a = a.as_str().ok_or("`answer` is not a string")?;
-        let (solution, answer) = a.rsplit_once("####").ok_or("`answer` has no `####`")?;
-        let steps = Some(solution.lines().filter(|l| !l.trim().is_empty()).count());
-        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`question` is not a string")?)?, gold: gold(answer)?, steps });
-    }
-    if let (Some(q), Some(t)) = (field("input"), field("target")) {
-        let target = match t {
-            serde_json::Value::Number(n) => n.as_f64().ok_or("`target` is not a finite number")?,
-            serde_json::Value::String(s) => gold(s)?,
-            _ => return Err("`target` is not a number".into()),
-        };
-        return Ok(EvalItem { question: nonempty(q.as_str().ok_or("`input` is not a string")?)?, gold: target, steps: None });
-    }
-    Err("expected {question, answer} (GSM8k) or {input, target} (GSM-Hard)".into())
-}
-
-fn svamp(rec: &serde_json::Value) -> std::result::Result<EvalItem, String> {
-    let s = |k: &str| rec.get(k).and_then(|v| v.as_str()).ok_or(format!("`{k}` missing or not a string"));
-    let question = format!("{} {}", s("Body")?.trim(), s("Question")?.trim());
-    let gold = match rec.get("Answer") {
-        Some(serde_json::Value::Number(n)) => n.as_f64().ok_or("`Answer` is not finite")?,
-        Some(serde_json::Value::String(a)) => gold(a)?,
-        _ => return Err("`Answer` missing or not a number".into()),
-    };
-    Ok(EvalItem { question: nonempty(&question)?, gold, steps: None })
-}
-
-fn nonempty(q: &str) -> std::result::Result<String, String> {
-    let q = q.trim();
-    if q.is_empty() {
-        Err("empty question".into())
-    } else {
-        Ok(q.to_string())
-    }
+    Ok(())
 }
 
 /// Accuracy and mean efficiency of a run.
@@ -229,6 +146,7 @@ pub fn prediction_lines(solutions: &[Solution], items: &[EvalItem]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn prediction_lines_record_each_problem_in_order_and_agree_with_the_summary() {
@@ -274,28 +192,5 @@ mod tests {
         // GSM8k JSONL: the solution lines before `####`.
         let (gsm, _) = parse_eval_set("{\"question\": \"Q?\", \"answer\": \"a<<1+1=2>>2\\nb\\n\\nc\\n#### 2\"}", Path::new("g.jsonl")).unwrap();
         assert_eq!(gsm[0].steps, Some(3));
-    }
-
-    #[test]
-    fn all_four_formats_parse_and_bad_records_are_counted() {
-        let aug = "Q one?||<<2*3=6>> #### 6\nbroken line\nQ two?||<<1+1=2>> #### 1,000\nQ three?||#### 2/5\n";
-        let (items, skipped) = parse_eval_set(aug, Path::new("x.txt")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "Q one?".into(), gold: 6.0, steps: Some(1) }, EvalItem { question: "Q two?".into(), gold: 1000.0, steps: Some(1) }]);
-        assert_eq!(skipped.iter().map(|s| s.line).collect::<Vec<_>>(), vec![2, 4]);
-
-        let gsm = "{\"question\": \"How many?\", \"answer\": \"It is 3.\\n#### -3\"}\n{\"question\": 1}\nnot json\n";
-        let (items, skipped) = parse_eval_set(gsm, Path::new("t.jsonl")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "How many?".into(), gold: -3.0, steps: Some(1) }]);
-        assert_eq!(skipped.len(), 2);
-
-        let hard = "{\"input\": \"Big?\", \"target\": 12345.5}\n{\"input\": \"s\", \"target\": \"7\"}\n";
-        let (items, _) = parse_eval_set(hard, Path::new("h.jsonl")).unwrap();
-        assert_eq!(items[0].gold, 12345.5);
-        assert_eq!(items[1].gold, 7.0);
-
-        let svamp = r#"[{"Body": "Ann has 3.", "Question": "How many?", "Answer": 3.0}, {"Body": "x"}]"#;
-        let (items, skipped) = parse_eval_set(svamp, Path::new("s.json")).unwrap();
-        assert_eq!(items, vec![EvalItem { question: "Ann has 3. How many?".into(), gold: 3.0, steps: None }]);
-        assert_eq!(skipped[0].line, 2);
     }
 }
