@@ -153,7 +153,7 @@ phase_prepare() {
   # next 500 are the validation set.
   tail -n +501 "$WORK/data/test.txt" > "$WORK/data/valid.txt"
   head -n 500 "$WORK/data/test.txt" > "$WORK/data/test500.txt" && mv "$WORK/data/test500.txt" "$WORK/data/test.txt"
-  "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 1024 \
+  "$KT" init-model --overwrite --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 1024 \
     --hidden "${HIDDEN:-256}" --layers "${LAYERS:-6}" --heads "${HEADS:-8}" --kv-heads "${KV_HEADS:-4}" \
     --intermediate "${INTERMEDIATE:-768}" --seed 0
 }

@@ -78,7 +78,7 @@ train() { # NAME METHOD FROM STEPS [extra args]
 
 phase_prepare() {
   python3 scripts/latent-depth/gen.py "$WORK/data" --train 20000 --test 1000 --seed 1
-  "$KT" init-model --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 300 \
+  "$KT" init-model --overwrite --data "$WORK/data/train.jsonl" --out "$WORK/init" --vocab-size 300 \
     --hidden "${HIDDEN:-64}" --layers "${LAYERS:-2}" --heads 4 --kv-heads 2 \
     --intermediate $(( 3 * ${HIDDEN:-64} )) --max-positions 256 --seed 0
 }
