@@ -112,7 +112,9 @@ for c in "$@"; do
   log="$OUT/${impl}-${model}-${method}-${dtype}-mb${mb}.log"
   echo "== $c ($(date +%T))"
   if "run_$impl" "$model" "$method" "$dtype" "$mb" "$log"; then
-    tail -1 "$OUT/train-speed.jsonl" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"   {r[\"tokens_per_s\"]:,.0f} tokens/s, {r[\"s_per_step\"]:.3f} s/step, peak {r[\"peak_mem_gib\"] or 0:.1f} GiB" + (f", {r[\"kernels_per_step\"]:.0f} kernels/step" if r.get("kernels_per_step") else ""))'
+    tail -1 "$OUT/train-speed.jsonl" | python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print("   %.0f tokens/s, %.3f s/step, peak %.1f GiB" % (r["tokens_per_s"], r["s_per_step"], r["peak_mem_gib"] or 0))'
   else
     err=$(grep -m1 -iE "out of memory|OutOfMemory|error" "$log" | cut -c1-300)
     echo "   failed: ${err:-see $log}"
